@@ -1,0 +1,68 @@
+"""Pieces shared by the network builders: initializers, BatchNorm settings, checks."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from dcgan_tf.heads import get_head
+from dcgan_tf.registry import check_positive_int
+
+# DCGAN paper (Radford et al. 2016, sec. 4): all weights from N(0, 0.02).
+DCGAN_STDDEV = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPair:
+    """What every builder returns: two plain Keras models and how they fit together."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    latent_dim: int
+    resolution: int
+    channels: int
+    head: str
+
+
+def conv_init(seed=None):
+    return keras.initializers.RandomNormal(mean=0.0, stddev=DCGAN_STDDEV, seed=seed)
+
+
+def gamma_init(seed=None):
+    """BatchNorm gamma ~ N(1, 0.02), beta = 0 (PyTorch DCGAN tutorial's weights_init)."""
+    return keras.initializers.RandomNormal(mean=1.0, stddev=DCGAN_STDDEV, seed=seed)
+
+
+def batch_norm(name: str, *, affine: bool = True) -> keras.layers.BatchNormalization:
+    """BatchNorm with PyTorch's constants (momentum 0.1 there = 0.9 here, eps 1e-5).
+
+    Keras' defaults (0.99, 1e-3) make the moving statistics lag far behind a GAN's fast
+    changing activations, so samples drawn in inference mode look worse than training ones.
+    """
+    return keras.layers.BatchNormalization(
+        momentum=0.9,
+        epsilon=1e-5,
+        center=affine,
+        scale=affine,
+        gamma_initializer=gamma_init() if affine else "ones",
+        name=name,
+    )
+
+
+def check_common(*, model: str, resolution, resolutions, latent_dim, channels, head) -> int:
+    """Validates the arguments every builder shares; returns the head's output units."""
+    if resolution not in resolutions:
+        raise ValueError(
+            f"Model {model!r} cannot make resolution {resolution!r}. "
+            f"Expected one of {sorted(resolutions)}."
+        )
+    check_positive_int("latent_dim", latent_dim)
+    check_positive_int("channels", channels)
+    return get_head(head).units
+
+
+def float32_logits(x, units: int, name: str):
+    """Reshapes D's last layer output to float32 logits [N, units]."""
+    x = keras.layers.Reshape((units,), name=f"{name}_reshape", dtype="float32")(x)
+    return x
