@@ -119,6 +119,8 @@ class GAN(keras.Model):
             )
         self.seed_generator = keras.random.SeedGenerator(seed, name="gan_seed")
         # Counters, checkpointed with the model (tf.train.Checkpoint sees them as attributes).
+        self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
+                                   aggregation="only_first_replica")
         self.g_step = keras.Variable(0, dtype="int64", trainable=False, name="g_step",
                                        aggregation="only_first_replica")
         self.d_step = keras.Variable(0, dtype="int64", trainable=False, name="d_step",
@@ -158,6 +160,9 @@ class GAN(keras.Model):
         self.options = options
         self.loss_spec = losses_lib.get_loss(loss)
         self._make_trackers()
+        # Slots now, not at the first apply: a checkpoint can then restore into them, and a
+        # LossScaleOptimizer has its dynamic scale before the gradient penalty reads it.
+        self.build_optimizers()
 
     @staticmethod
     def _loss_scaled(optimizer):
@@ -170,6 +175,14 @@ class GAN(keras.Model):
         if self.loss_spec.gradient_penalty:
             names += ["gp", "grad_norm"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        # The values of the latest step (the trackers hold epoch averages), for callbacks
+        # that log or check single steps. Diagnostic only: not checkpointed.
+        self._last = {n: keras.Variable(0.0, trainable=False, name=f"last_{n}",
+                                        aggregation="only_first_replica") for n in names}
+
+    def last_step_values(self) -> dict[str, float]:
+        """Metric values of the most recent train step (not averaged)."""
+        return {n: float(v.numpy()) for n, v in self._last.items()}
 
     @property
     def metrics(self):
@@ -321,10 +334,19 @@ class GAN(keras.Model):
                 scaled = self.g_optimizer.scale_loss(g_loss + self._weight_penalty(self.generator))
             self._g_apply(g_tape, scaled)
 
+        self.step.assign_add(1)
         self.images_seen.assign_add(tf.cast(tf.shape(real)[0], tf.int64))
         values = dict(d_stats, g_loss=g_loss, d_fake_after=d_fake_after)
+        mixed = _is_loss_scaled(self.d_optimizer)
         for name, tracker in self._trackers.items():
-            tracker.update_state(values[name])
+            value = tf.cast(values[name], tf.float32)
+            self._last[name].assign(value)
+            # A LossScaleOptimizer skips an overflowing step and lowers its scale; such a
+            # step is not a divergence, so it stays out of the averages. Without loss
+            # scaling a non-finite value is real and reaches the health check.
+            weight = tf.cast(tf.math.is_finite(value), tf.float32) if mixed else None
+            tracker.update_state(tf.where(tf.math.is_finite(value), value, 0.0)
+                                 if mixed else value, sample_weight=weight)
         logs = {name: tracker.result() for name, tracker in self._trackers.items()}
         if opts.instance_noise > 0.0:
             logs["noise_sigma"] = sigma
@@ -346,6 +368,7 @@ class GAN(keras.Model):
             "d_optimizer": self.d_optimizer,
             "g_optimizer": self.g_optimizer,
             "seed_state": self.seed_generator.state,
+            "step": self.step,
             "g_step": self.g_step,
             "d_step": self.d_step,
             "images_seen": self.images_seen,

@@ -1,0 +1,82 @@
+"""Full-state checkpoints: networks, both optimizers, counters, RNG state, fixed noise.
+
+A thin layer over tf.train.Checkpoint + CheckpointManager that
+- never writes a checkpoint holding a non-finite value (returns None instead);
+- asserts on restore that every object of the run found its saved values;
+- falls back to the previous checkpoint if the newest cannot be read.
+TensorFlow writes checkpoint data before it updates the `checkpoint` index file (itself
+written atomically), so a process killed at any moment leaves the index pointing at a
+complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def _variables(items: dict):
+    for obj in items.values():
+        if hasattr(obj, "variables") and not isinstance(obj, tf.Variable):
+            variables = obj.variables
+            yield from (variables() if callable(variables) else variables)
+        else:
+            yield obj
+
+
+def all_finite(items: dict) -> bool:
+    """True if every floating-point variable reachable from `items` is finite."""
+    for v in _variables(items):
+        value = np.asarray(v.numpy() if hasattr(v, "numpy") else v)
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            return False
+    return True
+
+
+class RunCheckpoint:
+    """Saves and restores `items` (name -> trackable) under `directory`."""
+
+    def __init__(self, directory: str, items: dict, max_to_keep: int = 3):
+        self.items = dict(items)
+        self.checkpoint = tf.train.Checkpoint(**self.items)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
+                                                  max_to_keep=max_to_keep)
+
+    @property
+    def latest(self) -> str | None:
+        return self.manager.latest_checkpoint
+
+    def save(self, step: int) -> str | None:
+        """Writes a checkpoint for `step`, unless some value is non-finite (then None)."""
+        if not all_finite(self.items):
+            log.warning("Not saving a checkpoint at step %d: it holds non-finite values.", step)
+            return None
+        return self.manager.save(checkpoint_number=step)
+
+    def restore_latest(self) -> str | None:
+        """Restores the newest readable checkpoint; returns its path or None if none exist.
+
+        Raises UserError if checkpoints exist but none matches this run's objects.
+        """
+        candidates = list(reversed(self.manager.checkpoints))
+        errors = []
+        for path in candidates:
+            try:
+                status = self.checkpoint.restore(path)
+                status.assert_existing_objects_matched()
+                return path
+            except (tf.errors.OpError, AssertionError, ValueError) as e:
+                errors.append(f"{path}: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+                log.warning("Cannot restore %s (%s); trying an older checkpoint.", path, e)
+        if errors:
+            raise UserError(
+                "No checkpoint in this workdir matches the run being resumed: "
+                + "; ".join(errors)
+            )
+        return None

@@ -1,0 +1,167 @@
+"""The run configuration: one frozen, typed record read from the flags once.
+
+Nothing below the entry point reads absl FLAGS; it takes a `Config`. `config.json` in the
+workdir is `Config.to_dict()`, and `flags.cfg` holds the same values as a flagfile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+from dcgan_tf.errors import UserError
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
+PREPROCESS = ("resize", "center", "resize_then_center")
+ON_DIVERGENCE = ("stop", "retry")
+
+# Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
+IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
+                   "g_preset", "g_depths", "d_depths", "bn_affine")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # run
+    workdir: str = ""
+    seed: int = 0
+    dry_run: bool = False
+    # data
+    data: str = "digits"
+    tfds_split: str = "train"
+    tfds_data_dir: str = ""
+    preprocess: str = "resize"
+    load_size: int = 0
+    flip_lr: bool = False
+    flip_ud: bool = False
+    cache: bool = True
+    shuffle_buffer: int = 10_000
+    # networks
+    model: str = "dcgan64"
+    resolution: int | None = None
+    channels: int | None = None
+    latent_dim: int = 100
+    latent: str = "normal"
+    d_head: str = ""
+    ngf: int | None = None
+    ndf: int | None = None
+    g_preset: str | None = None
+    g_depths: tuple[int, ...] | None = None
+    d_depths: tuple[int, ...] | None = None
+    bn_affine: bool | None = None
+    # loss and update rule
+    loss: str = "bce"
+    d_steps: int = 1
+    g_steps: int = 1
+    label_flip: float = 0.0
+    label_smoothing: float = 0.0
+    instance_noise: float = 0.0
+    instance_noise_decay_steps: int = 0
+    weight_decay: float = 0.0
+    gp_weight: float = 10.0
+    drift: float = 0.0
+    # optimizers
+    g_lr: float = 2e-4
+    d_lr: float = 2e-4
+    g_beta1: float = 0.5
+    g_beta2: float = 0.999
+    d_beta1: float = 0.5
+    d_beta2: float = 0.999
+    # length
+    batch_size: int = 64
+    train_steps: int = 0
+    epochs: int = 0
+    # speed
+    jit_compile: bool = False
+    mixed_precision: str = "no"
+    steps_per_execution: int = 1
+    # outputs
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    sample_every: int = 500
+    log_every: int = 50
+    sample_grid: int = 8
+    export: bool = True
+    # health
+    on_divergence: str = "stop"
+    max_retries: int = 3
+    lr_backoff: float = 0.5
+    d_win_threshold: float = 0.02
+    d_win_span: int = 200
+
+    # ------------------------------------------------------------------ checks
+
+    def validate(self) -> Config:
+        """Raises UserError naming the first bad value; returns self."""
+        if not self.workdir and not self.dry_run:
+            raise UserError("--workdir is required (the folder that holds the run).")
+        _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _choice("preprocess", self.preprocess, PREPROCESS)
+        _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
+        for name in ("batch_size", "latent_dim", "steps_per_execution", "checkpoint_every",
+                     "keep_checkpoints", "sample_every", "log_every", "sample_grid",
+                     "d_win_span", "shuffle_buffer"):
+            _positive(name, getattr(self, name))
+        for name in ("train_steps", "epochs", "max_retries", "load_size"):
+            if getattr(self, name) < 0:
+                raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
+        if (self.train_steps > 0) == (self.epochs > 0):
+            raise UserError(
+                "Set exactly one of --train_steps (generator updates) and --epochs, got "
+                f"train_steps={self.train_steps}, epochs={self.epochs}."
+            )
+        for name in ("g_lr", "d_lr"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UserError(f"--{name} must be a finite number >= 0, got {value}.")
+        for name in ("g_beta1", "g_beta2", "d_beta1", "d_beta2"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise UserError(f"--{name} must be in [0, 1), got {value}.")
+        if not 0.0 < self.lr_backoff < 1.0:
+            raise UserError(f"--lr_backoff must be in (0, 1), got {self.lr_backoff}.")
+        if not 0.0 < self.d_win_threshold < 0.5:
+            raise UserError(f"--d_win_threshold must be in (0, 0.5), got {self.d_win_threshold}.")
+        if self.preprocess == "resize_then_center" and self.load_size <= 0:
+            raise UserError("--preprocess=resize_then_center needs --load_size (e.g. 256).")
+        return self
+
+    # ------------------------------------------------------------------ (de)serialising
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        for key, value in out.items():
+            if isinstance(value, tuple):
+                out[key] = list(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v)
+                  for k, v in values.items() if k in known}
+        return cls(**kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def identity(self) -> dict[str, Any]:
+        """The values that fix the networks' shapes (compared when resuming)."""
+        d = self.to_dict()
+        return {k: d[k] for k in IDENTITY_FIELDS}
+
+    def replace(self, **changes) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name, value, choices):
+    if value not in choices:
+        raise UserError(f"Unknown --{name} {value!r}. Expected one of {list(choices)}.")
+
+
+def _positive(name, value):
+    if value is None or value <= 0:
+        raise UserError(f"--{name} must be a positive integer, got {value}.")

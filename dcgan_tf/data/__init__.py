@@ -1,0 +1,2 @@
+"""Data: sources of images (folders, TFRecords, tfds, arrays, bundled digits) and the
+tf.data input pipeline."""

@@ -1,0 +1,317 @@
+"""The training input pipeline: one function from a data spec to a resumable stream.
+
+    source = open_source("digits" | "tfds:mnist" | FOLDER | TFRECORDS | FILE.npz, ...)
+    stream = training_stream(source, spec, batch_size=..., seed=..., start_step=k)
+
+The stream is deterministic in (seed, step): epoch e is the source shuffled with a seed
+made from (seed, e), augmented with stateless random ops seeded by (seed, e, index), and
+batched with drop_remainder. Resuming at step k rebuilds the stream from epoch
+k // steps_per_epoch and skips k % steps_per_epoch batches, so a resumed run sees exactly
+the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf.errors import UserError
+
+AUTOTUNE = tf.data.AUTOTUNE
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+TFRECORD_PATTERNS = ("*.tfrecord", "*.tfrecords", "*.tfrecord-*", "*.tfrec")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+    """How raw images become model inputs."""
+
+    resolution: int
+    channels: int
+    mode: str = "resize"  # resize | center | resize_then_center
+    load_size: int = 0
+    flip_lr: bool = False
+    flip_ud: bool = False
+
+
+@dataclasses.dataclass
+class Source:
+    """Decoded images as a tf.data.Dataset of float32 [H, W, C] in [-1, 1] at the model's
+    resolution (labels, when present, as a second int32 element), and how many."""
+
+    name: str
+    dataset: tf.data.Dataset
+    num_examples: int
+    has_labels: bool = False
+
+
+# ---------------------------------------------------------------------- pixel work
+
+
+def to_model_range(image, prep: Preprocess):
+    """uint8/float image [H, W, c] in [0, 255] -> float32 [R, R, C] in [-1, 1]."""
+    image = tf.cast(image, tf.float32)
+    have = image.shape[-1]
+    if have == 4:
+        image = image[..., :3]
+        have = 3
+    if prep.channels == 3 and have == 1:
+        image = tf.image.grayscale_to_rgb(image)
+    elif prep.channels == 1 and have == 3:
+        image = tf.image.rgb_to_grayscale(image)
+    size = (prep.resolution, prep.resolution)
+    if prep.mode == "resize":
+        image = tf.image.resize(image, size, antialias=True)
+    elif prep.mode == "center":
+        image = _center_square(image)
+        image = tf.image.resize(image, size, antialias=True)
+    else:  # resize_then_center (source 000: 256x256, then the central 64x64)
+        image = tf.image.resize(image, (prep.load_size, prep.load_size), antialias=True)
+        off = (prep.load_size - prep.resolution) // 2
+        image = image[off:off + prep.resolution, off:off + prep.resolution, :]
+    image = tf.clip_by_value(image, 0.0, 255.0) / 127.5 - 1.0
+    image.set_shape((prep.resolution, prep.resolution, prep.channels))
+    return image
+
+
+def _center_square(image):
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    side = tf.minimum(h, w)
+    return tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+
+
+def augment(image, prep: Preprocess, seed):
+    """Stateless random flips; `seed` is an int64 [2] tensor unique per image and epoch."""
+    if prep.flip_lr:
+        image = tf.image.stateless_random_flip_left_right(image, seed)
+    if prep.flip_ud:
+        image = tf.image.stateless_random_flip_up_down(
+            image, tf.random.experimental.stateless_fold_in(seed, 1))
+    return image
+
+
+# ---------------------------------------------------------------------- sources
+
+
+def open_source(data: str, prep: Preprocess, *, tfds_split="train", tfds_data_dir="",
+                cache=True) -> Source:
+    """Opens `data` (see module doc) and counts its usable examples.
+
+    Raises UserError with one sentence when the data cannot be found or read.
+    """
+    if prep.mode == "resize_then_center" and prep.load_size < prep.resolution:
+        raise UserError(
+            f"--load_size ({prep.load_size}) must be at least the resolution "
+            f"({prep.resolution}) to cut a centre crop from it."
+        )
+    if not data:
+        raise UserError("--data is empty: name a folder of images, TFRecords, an .npz file, "
+                        "'tfds:NAME' or 'digits'.")
+    if data == "digits":
+        source = _digits_source(prep)
+    elif data.startswith("tfds:"):
+        source = _tfds_source(data[len("tfds:"):], prep, tfds_split, tfds_data_dir)
+    elif data.endswith(".npz"):
+        source = _npz_source(data, prep)
+    else:
+        source = _file_source(data, prep)
+    if cache:
+        source.dataset = source.dataset.cache()
+    if source.num_examples < 0:  # count what really decodes (also fills the cache)
+        source.num_examples = int(source.dataset.reduce(np.int64(0), lambda n, _: n + 1))
+    if source.num_examples == 0:
+        raise UserError(f"No usable images in {data!r}.")
+    return source
+
+
+def _digits_source(prep: Preprocess) -> Source:
+    from dcgan_tf.data.digits import load_digits
+
+    images, labels = load_digits(prep.resolution)  # [N, R, R, 1] in [-1, 1]
+    if prep.channels == 3:
+        images = np.repeat(images, 3, axis=-1)
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    return Source("digits", ds, len(images), has_labels=True)
+
+
+def _npz_source(path: str, prep: Preprocess) -> Source:
+    if not os.path.isfile(path):
+        raise UserError(f"Data file {path!r} does not exist.")
+    try:
+        with np.load(path) as npz:
+            if "images" not in npz:
+                raise UserError(f"{path!r} has no array named 'images' (has {list(npz)}).")
+            images = npz["images"]
+            labels = npz["labels"].astype(np.int32) if "labels" in npz else None
+    except (OSError, ValueError) as e:
+        raise UserError(f"Cannot read {path!r} as a numpy .npz file: {e}") from e
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise UserError(f"'images' in {path!r} must be [N, H, W, C] with C in 1/3/4, "
+                        f"got shape {images.shape}.")
+    if images.dtype != np.uint8:  # floats: accept [0, 1] or [0, 255]
+        scale = 255.0 if images.max() <= 1.0 else 1.0
+        images = np.clip(images.astype(np.float32) * scale, 0, 255)
+    ds = tf.data.Dataset.from_tensor_slices(images)
+    ds = ds.map(lambda im: to_model_range(im, prep), num_parallel_calls=AUTOTUNE)
+    if labels is not None:
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(labels)))
+    return Source(path, ds, len(images), has_labels=labels is not None)
+
+
+def _tfds_source(name, prep, split, data_dir) -> Source:
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except Exception as e:  # DatasetNotFoundError and friends
+        raise UserError(f"tfds has no dataset {name!r} ({type(e).__name__}).") from e
+    if not _tfds_prepared(builder):
+        try:
+            builder.download_and_prepare()
+        except Exception as e:
+            where = data_dir or "~/tensorflow_datasets"
+            raise UserError(
+                f"tfds dataset {name!r} is not in {where} and downloading it failed "
+                f"({type(e).__name__}); run once with internet, or point --tfds_data_dir at "
+                "a prepared copy, or pass --data=FOLDER of images or TFRecords instead."
+            ) from e
+    try:
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+        count = builder.info.splits[split].num_examples
+    except (KeyError, ValueError) as e:
+        raise UserError(f"tfds dataset {name!r} has no split {split!r}; it has "
+                        f"{sorted(builder.info.splits)}.") from e
+    keys = builder.info.features.keys()
+    image_key = "image" if "image" in keys else next(iter(keys))
+    has_labels = "label" in keys
+
+    def convert(example):
+        image = to_model_range(example[image_key], prep)
+        if has_labels:
+            return image, tf.cast(example["label"], tf.int32)
+        return image
+
+    return Source(f"tfds:{name}", ds.map(convert, num_parallel_calls=AUTOTUNE), count, has_labels)
+
+
+def _tfds_prepared(builder) -> bool:
+    try:
+        return bool(builder.is_prepared())
+    except Exception:
+        return False
+
+
+def _file_source(data: str, prep: Preprocess) -> Source:
+    records = _tfrecord_files(data)
+    if records:
+        return _tfrecord_source(data, records, prep)
+    if os.path.isdir(data):
+        files = sorted(
+            os.path.join(root, f)
+            for root, _, names in os.walk(data) for f in names
+            if f.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not files:
+            raise UserError(f"Folder {data!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
+                            "and no TFRecords.")
+
+        def load(path):
+            raw = tf.io.read_file(path)
+            image = tf.io.decode_image(raw, channels=prep.channels, expand_animations=False)
+            return to_model_range(image, prep)
+
+        ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=AUTOTUNE)
+        ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+        return Source(data, ds, -1)
+    raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
+                    "of images nor TFRecord files.")
+
+
+def _tfrecord_files(data: str) -> list[str]:
+    if os.path.isdir(data):
+        found = []
+        for pattern in TFRECORD_PATTERNS:
+            found += glob.glob(os.path.join(data, pattern))
+        return sorted(set(f for f in found if not os.path.basename(f).startswith(".")))
+    if any(ch in data for ch in "*?[") or os.path.isfile(data):
+        return sorted(glob.glob(data))
+    return []
+
+
+def _tfrecord_source(data, files, prep: Preprocess) -> Source:
+    """TFRecords of tf.train.Example with JPEG/PNG bytes in `image_raw` (source 004's
+    format; also what `dcgan_tf.data.build` writes), optional int64 `label`."""
+    count = -1
+    meta = os.path.join(data if os.path.isdir(data) else os.path.dirname(data), "metadata.json")
+    has_labels = False
+    if os.path.isfile(meta):
+        with open(meta) as f:
+            info = json.load(f)
+        has_labels = bool(info.get("label_names"))
+    features = {"image_raw": tf.io.FixedLenFeature([], tf.string)}
+    if has_labels:
+        features["label"] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+
+    def parse(record):
+        ex = tf.io.parse_single_example(record, features)
+        image = tf.io.decode_image(ex["image_raw"], channels=prep.channels,
+                                   expand_animations=False)
+        image = to_model_range(image, prep)
+        if has_labels:
+            return image, tf.cast(ex["label"], tf.int32)
+        return image
+
+    files_ds = tf.data.Dataset.from_tensor_slices(files)
+    ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                             num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    return Source(data, ds, count, has_labels)
+
+
+# ---------------------------------------------------------------------- the stream
+
+
+def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: int,
+                    start_step: int = 0, shuffle_buffer: int = 10_000,
+                    with_labels: bool = False) -> tuple[tf.data.Dataset, int]:
+    """Infinite, deterministic, resumable batches; returns (dataset, steps_per_epoch).
+
+    `batch_size` is the number of real images one train step consumes (batch x d_steps).
+    """
+    steps_per_epoch = source.num_examples // batch_size
+    if steps_per_epoch == 0:
+        raise UserError(
+            f"The batch ({batch_size} images per step) is larger than the dataset "
+            f"({source.num_examples} images in {source.name!r}); lower --batch_size."
+        )
+    base = source.dataset
+    buffer = min(shuffle_buffer, source.num_examples)
+    start_epoch, offset = divmod(start_step, steps_per_epoch)
+
+    def one_epoch(epoch):
+        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
+        ds = base.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        ds = ds.enumerate()
+
+        def aug(index, element):
+            image, label = element if source.has_labels else (element, None)
+            image = augment(image, prep, tf.stack([epoch_seed, index]))
+            if with_labels:
+                return image, label
+            return image
+
+        ds = ds.map(aug, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size, drop_remainder=True)
+
+    epochs = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
+    stream = epochs.flat_map(one_epoch).skip(offset).prefetch(AUTOTUNE)
+    return stream, steps_per_epoch

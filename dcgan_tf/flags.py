@@ -1,0 +1,149 @@
+"""Every command-line flag of `python -m dcgan_tf.train`, in one place.
+
+Each flag is a field of `config.Config` (same name, same default) with the help text
+below; `config_from_flags` reads them once into a frozen Config, and `flagfile_text`
+writes a resolved Config back as a flagfile (`flags.cfg` in the workdir).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+from absl import flags
+
+from dcgan_tf.config import Config
+
+HELP = {
+    "workdir": "Folder of the run: checkpoints, samples, TensorBoard events, export. "
+               "Re-running on an existing workdir resumes it.",
+    "seed": "Seed of weights, data order, augmentation, latent and label noise.",
+    "dry_run": "Print the resolved configuration and model summaries, then exit.",
+    "data": "'digits' (bundled, offline), 'tfds:NAME', a folder of images, a folder or "
+            "glob of TFRecords (feature image_raw), or an .npz file with 'images'.",
+    "tfds_split": "Split of a tfds dataset (e.g. train, test).",
+    "tfds_data_dir": "Folder where tfds finds datasets already downloaded or prepared.",
+    "preprocess": "How images are brought to the model's size: resize (whole image), "
+                  "center (short side, centre square) or resize_then_center "
+                  "(resize to --load_size square, then cut the centre; source 000).",
+    "load_size": "Square size to resize to before the centre crop (resize_then_center).",
+    "flip_lr": "Random left-right flips.",
+    "flip_ud": "Random up-down flips (source 000 used both).",
+    "cache": "Cache decoded images in memory (small datasets).",
+    "shuffle_buffer": "Shuffle buffer size in images.",
+    "model": "Architecture: dcgan64, mnist28 or faces96.",
+    "resolution": "Image size; default: the model's own (64, 28, 96).",
+    "channels": "Image channels (1 or 3); default: the model's own.",
+    "latent_dim": "Size of z.",
+    "latent": "Latent distribution: normal or uniform (in [-1, 1], source 004).",
+    "d_head": "Discriminator head: sigmoid, softmax2 or linear; default: the loss's own.",
+    "ngf": "dcgan64: generator width.",
+    "ndf": "dcgan64: discriminator width.",
+    "g_preset": "faces96: generator depths preset, paper (1024/512/256/128) or cpu "
+                "(250/150/90/54).",
+    "g_depths": "faces96: four generator depths, e.g. 250,150,90,54.",
+    "d_depths": "faces96: four discriminator depths, e.g. 64,128,256,512.",
+    "bn_affine": "faces96: BatchNorm with learned scale and offset (source: without).",
+    "loss": "bce, minimax, softmax_ce, softplus, lsgan, hinge or wgan_gp.",
+    "d_steps": "Discriminator updates per generator update (each on its own real batch).",
+    "g_steps": "Generator updates per discriminator update.",
+    "label_flip": "Probability of swapping a sample's real/fake label in D's loss.",
+    "label_smoothing": "One-sided label smoothing: real target 1 - s.",
+    "instance_noise": "Sigma of Gaussian noise added to D's inputs.",
+    "instance_noise_decay_steps": "Generator steps over which that sigma decays to 0 "
+                                  "(0 = constant).",
+    "weight_decay": "L2 coefficient on all kernels (source 004).",
+    "gp_weight": "Gradient-penalty weight lambda (wgan_gp).",
+    "drift": "Epsilon-drift weight on D(x)^2 (wgan_gp; ProGAN uses 0.001).",
+    "g_lr": "Generator learning rate.",
+    "d_lr": "Discriminator learning rate.",
+    "g_beta1": "Generator Adam beta1.",
+    "g_beta2": "Generator Adam beta2.",
+    "d_beta1": "Discriminator Adam beta1.",
+    "d_beta2": "Discriminator Adam beta2.",
+    "batch_size": "Images per generator update (D sees d_steps x batch_size per step).",
+    "train_steps": "Length of training in generator updates (or use --epochs).",
+    "epochs": "Length of training in passes over the data (or use --train_steps).",
+    "jit_compile": "Compile the train step with XLA.",
+    "mixed_precision": "no, fp16 (mixed_float16 with loss scaling) or bf16.",
+    "steps_per_execution": "Train steps per host round trip.",
+    "checkpoint_every": "Save a checkpoint every N steps (and at the end).",
+    "keep_checkpoints": "How many recent checkpoints to keep.",
+    "sample_every": "Write a fixed-noise sample tile every N steps (and at the end).",
+    "log_every": "Write TensorBoard scalars every N steps.",
+    "sample_grid": "Sample tile is N x N images.",
+    "export": "Export the generator as a SavedModel at the end.",
+    "on_divergence": "On non-finite losses: stop, or retry from the last checkpoint with "
+                     "lower learning rates.",
+    "max_retries": "How many times --on_divergence=retry may restart.",
+    "lr_backoff": "Factor applied to both learning rates on each retry.",
+    "d_win_threshold": "D 'wins outright' when D(x) > 1 - t and D(G(z)) < t.",
+    "d_win_span": "Warn when D has won outright for this many consecutive steps.",
+}
+
+_defined = False
+
+
+def _base_type(annotation):
+    """'int | None' -> (int, True); 'tuple[int, ...] | None' -> (tuple, True)."""
+    hint = eval(annotation, {"tuple": tuple}) if isinstance(annotation, str) else annotation
+    args = typing.get_args(hint)
+    optional = isinstance(hint, types.UnionType) and type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    return typing.get_origin(hint) or hint, optional
+
+
+def define_flags() -> None:
+    """Defines one absl flag per Config field (idempotent)."""
+    global _defined
+    if _defined:
+        return
+    for field in dataclasses.fields(Config):
+        kind, _ = _base_type(field.type)
+        default, help_text = field.default, HELP[field.name]
+        if kind is bool:
+            flags.DEFINE_boolean(field.name, default, help_text)
+        elif kind is int:
+            flags.DEFINE_integer(field.name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(field.name, default, help_text)
+        elif kind is tuple:
+            flags.DEFINE_list(field.name, default, help_text)
+        else:
+            flags.DEFINE_string(field.name, default, help_text)
+    _defined = True
+
+
+def config_from_flags(flag_values=None) -> Config:
+    """Reads the parsed flags into a Config (not yet validated)."""
+    fv = flag_values or flags.FLAGS
+    values = {}
+    for field in dataclasses.fields(Config):
+        value = fv[field.name].value
+        kind, _ = _base_type(field.type)
+        if kind is tuple and value is not None:
+            try:
+                value = tuple(int(v) for v in value)
+            except ValueError as e:
+                from dcgan_tf.errors import UserError
+                raise UserError(f"--{field.name} must be integers separated by commas, "
+                                f"got {','.join(value)!r}.") from e
+        values[field.name] = value
+    return Config(**values)
+
+
+def flagfile_text(config: Config) -> str:
+    """The resolved configuration as a flagfile that `--flagfile=` accepts."""
+    lines = ["# Resolved flags of this run; re-usable with --flagfile."]
+    for key, value in config.to_dict().items():
+        if value is None or key == "dry_run":
+            continue
+        if isinstance(value, bool):
+            lines.append(f"--{key}" if value else f"--no{key}")
+        elif isinstance(value, list):
+            lines.append(f"--{key}={','.join(str(v) for v in value)}")
+        else:
+            lines.append(f"--{key}={value}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,37 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts with float32 policy, a fresh graph and a fixed global seed."""
+    keras.mixed_precision.set_global_policy("float32")
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+# Small widths so that every architecture trains a step in well under a second.
+SMALL = {
+    "dcgan64": dict(resolution=32, channels=1, ngf=8, ndf=8),
+    "mnist28": dict(),
+    "faces96": dict(resolution=48, g_depths=(32, 16, 8, 8), d_depths=(8, 8, 16, 16)),
+}
+
+
+@pytest.fixture
+def digits32():
+    """Real images: scikit-learn's 8x8 digits, upscaled to 32x32, in [-1, 1], [N, 32, 32, 1]."""
+    from dcgan_tf.data.digits import load_digits
+
+    return load_digits(32)[0]
+
+
+def finite(x) -> bool:
+    return bool(np.all(np.isfinite(np.asarray(x))))

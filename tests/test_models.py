@@ -1,0 +1,117 @@
+"""Every registered architecture: shapes, dtypes, parameter counts, serialization, errors."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import SMALL
+
+from dcgan_tf.heads import HEADS
+from dcgan_tf.models import MODELS, build_models
+
+
+def _cases():
+    for name, family in MODELS.items():
+        for res in family.resolutions:
+            yield name, res
+
+
+@pytest.mark.parametrize("name,resolution", list(_cases()))
+@pytest.mark.parametrize("head", ["sigmoid", "softmax2"])
+def test_shapes_and_dtypes(name, resolution, head):
+    opts = dict(SMALL[name], resolution=resolution, head=head, latent_dim=16)
+    pair = build_models(name, **opts)
+    channels = pair.channels
+    z = np.random.normal(size=(2, 16)).astype("float32")
+    images = pair.generator(z, training=False)
+    assert tuple(images.shape) == (2, resolution, resolution, channels)
+    assert images.dtype == "float32"
+    assert np.all(np.abs(images.numpy()) <= 1.0)  # tanh output
+    logits = pair.discriminator(images, training=False)
+    assert tuple(logits.shape) == (2, HEADS[head].units)
+    assert logits.dtype == "float32"
+    assert pair.resolution == resolution and pair.latent_dim == 16
+
+
+def _trainable(model):
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+def test_mnist28_parameter_counts_match_source_003():
+    pair = build_models("mnist28")
+    assert _trainable(pair.generator) == 2_169_473
+    assert _trainable(pair.discriminator) == 1_713_025
+
+
+def test_dcgan64_matches_pytorch_tutorial_counts():
+    # The PyTorch DCGAN tutorial prints 3,576,704 (G) and 2,765,568 (D) parameters.
+    pair = build_models("dcgan64")
+    assert _trainable(pair.generator) == 3_576_704
+    assert _trainable(pair.discriminator) == 2_765_568
+
+
+def test_dcgan64_has_no_biases_and_bn_where_the_paper_puts_it():
+    pair = build_models("dcgan64", resolution=64)
+    for model in (pair.generator, pair.discriminator):
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+                assert not layer.use_bias, layer.name
+    d_bn = [l.name for l in pair.discriminator.layers
+            if isinstance(l, keras.layers.BatchNormalization)]
+    assert d_bn == ["down1_bn", "down2_bn", "down3_bn"]  # not on the first conv
+    g_last = pair.generator.layers[-2]
+    assert g_last.name == "to_image"  # G's last conv is followed by tanh, not BN
+
+
+def test_dcgan64_init_statistics():
+    keras.utils.set_random_seed(3)
+    pair = build_models("dcgan64", resolution=64)
+    kernel = pair.generator.get_layer("up1").kernel.numpy()
+    assert abs(kernel.mean()) < 1e-3 and abs(kernel.std() - 0.02) < 1e-3
+    gamma = pair.generator.get_layer("up1_bn").gamma.numpy()
+    assert abs(gamma.mean() - 1.0) < 0.01 and 0.01 < gamma.std() < 0.03
+
+
+def test_faces96_presets_and_resolution():
+    paper = build_models("faces96", g_preset="paper")
+    assert paper.generator.get_layer("project").units == 6 * 6 * 1024
+    cpu = build_models("faces96", g_preset="cpu")
+    assert cpu.generator.get_layer("project").units == 6 * 6 * 250
+    assert [cpu.generator.get_layer(f"up{i}").filters for i in range(3)] == [150, 90, 54]
+    assert cpu.discriminator.output.shape[-1] == 2  # softmax2 head by default
+    assert [cpu.discriminator.get_layer(f"down{i}").filters for i in range(4)] == [64, 128, 256, 512]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_keras_file_and_config_round_trip(name, tmp_path):
+    pair = build_models(name, **SMALL[name], latent_dim=8)
+    z = np.random.normal(size=(3, 8)).astype("float32")
+    for model, x in ((pair.generator, z), (pair.discriminator, pair.generator(z).numpy())):
+        # get_config -> from_config gives the same architecture; same weights, same output.
+        clone = keras.Model.from_config(model.get_config())
+        clone.set_weights(model.get_weights())
+        np.testing.assert_allclose(clone(x, training=False), model(x, training=False), atol=1e-6)
+        path = tmp_path / f"{model.name}.keras"
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(name="dcgan65"), r"Unknown model 'dcgan65'.*dcgan64.*faces96.*mnist28"),
+        (dict(name="dcgan64", head="softmax3"), r"Unknown discriminator head 'softmax3'.*linear"),
+        (dict(name="dcgan64", resolution=48), r"cannot make resolution 48.*\[32, 64, 128\]"),
+        (dict(name="mnist28", resolution=32), r"cannot make resolution 32.*\[28\]"),
+        (dict(name="faces96", resolution=100), r"cannot make resolution 100"),
+        (dict(name="dcgan64", latent_dim=0), r"latent_dim must be a positive integer, got 0"),
+        (dict(name="dcgan64", latent_dim=-3), r"latent_dim .* got -3"),
+        (dict(name="faces96", g_preset="gpu"), r"Unknown g_preset 'gpu'.*cpu.*paper"),
+        (dict(name="faces96", g_depths=(8, 8)), r"g_depths must be 4 positive integers"),
+        (dict(name="mnist28", ngf=4), r"has no option\(s\) \['ngf'\]"),
+    ],
+)
+def test_bad_arguments_raise_value_error_naming_choices(kwargs, match):
+    name = kwargs.pop("name")
+    with pytest.raises(ValueError, match=match):
+        build_models(name, **kwargs)
