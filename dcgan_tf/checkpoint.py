@@ -54,6 +54,8 @@ class RunCheckpoint:
 
     def save(self, step: int) -> str | None:
         """Writes a checkpoint for `step`, unless some value is non-finite (then None)."""
+        if self.latest and self.latest.endswith(f"-{step}"):
+            return self.latest  # this step is saved already
         if not all_finite(self.items):
             log.warning("Not saving a checkpoint at step %d: it holds non-finite values.", step)
             return None

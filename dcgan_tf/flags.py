@@ -30,7 +30,8 @@ HELP = {
     "load_size": "Square size to resize to before the centre crop (resize_then_center).",
     "flip_lr": "Random left-right flips.",
     "flip_ud": "Random up-down flips (source 000 used both).",
-    "cache": "Cache decoded images in memory (small datasets).",
+    "cache": "Decode the images once and hold them in memory (up to 4 GiB): faster, and "
+             "a resumed run then sees exactly the batches of an uninterrupted one.",
     "shuffle_buffer": "Shuffle buffer size in images.",
     "model": "Architecture: dcgan64, mnist28 or faces96.",
     "resolution": "Image size; default: the model's own (64, 28, 96).",

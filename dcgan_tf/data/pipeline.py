@@ -48,6 +48,8 @@ class Source:
     dataset: tf.data.Dataset
     num_examples: int
     has_labels: bool = False
+    arrays: tuple | None = None  # (uint8 images, labels or None) once materialized
+    exact_count: bool = True  # False: num_examples is an upper bound (undecoded files)
 
 
 # ---------------------------------------------------------------------- pixel work
@@ -121,9 +123,10 @@ def open_source(data: str, prep: Preprocess, *, tfds_split="train", tfds_data_di
         source = _npz_source(data, prep)
     else:
         source = _file_source(data, prep)
-    if cache:
-        source.dataset = source.dataset.cache()
-    if source.num_examples < 0:  # count what really decodes (also fills the cache)
+    if cache and materialize(source):
+        pass  # decoded once, held in memory, permuted statelessly per epoch
+    elif not source.exact_count:  # count what really decodes
+        source.exact_count = True
         source.num_examples = int(source.dataset.reduce(np.int64(0), lambda n, _: n + 1))
     if source.num_examples == 0:
         raise UserError(f"No usable images in {data!r}.")
@@ -174,15 +177,18 @@ def _tfds_source(name, prep, split, data_dir) -> Source:
     except Exception as e:  # DatasetNotFoundError and friends
         raise UserError(f"tfds has no dataset {name!r} ({type(e).__name__}).") from e
     if not _tfds_prepared(builder):
+        where = data_dir or "~/tensorflow_datasets"
+        advice = ("run once with internet, or point --tfds_data_dir at a prepared copy, or "
+                  "pass --data=FOLDER of images or TFRecords instead.")
+        if not can_reach(TFDS_PROBE_HOST):
+            # tfds would retry for minutes before failing; say it at once.
+            raise UserError(f"tfds dataset {name!r} is not in {where} and needs a download, "
+                            f"but this machine cannot reach the internet; {advice}")
         try:
             builder.download_and_prepare()
         except Exception as e:
-            where = data_dir or "~/tensorflow_datasets"
-            raise UserError(
-                f"tfds dataset {name!r} is not in {where} and downloading it failed "
-                f"({type(e).__name__}); run once with internet, or point --tfds_data_dir at "
-                "a prepared copy, or pass --data=FOLDER of images or TFRecords instead."
-            ) from e
+            raise UserError(f"tfds dataset {name!r} is not in {where} and downloading it "
+                            f"failed ({type(e).__name__}: {str(e)[:120]}); {advice}") from e
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
         count = builder.info.splits[split].num_examples
@@ -200,6 +206,20 @@ def _tfds_source(name, prep, split, data_dir) -> Source:
         return image
 
     return Source(f"tfds:{name}", ds.map(convert, num_parallel_calls=AUTOTUNE), count, has_labels)
+
+
+TFDS_PROBE_HOST = "storage.googleapis.com"  # where tfds fetches most datasets from
+
+
+def can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """True if a TCP connection to host:port opens within `timeout` seconds."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _tfds_prepared(builder) -> bool:
@@ -230,7 +250,7 @@ def _file_source(data: str, prep: Preprocess) -> Source:
 
         ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=AUTOTUNE)
         ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
-        return Source(data, ds, -1)
+        return Source(data, ds, len(files), exact_count=False)
     raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
                     "of images nor TFRecord files.")
 
@@ -249,13 +269,14 @@ def _tfrecord_files(data: str) -> list[str]:
 def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     """TFRecords of tf.train.Example with JPEG/PNG bytes in `image_raw` (source 004's
     format; also what `dcgan_tf.data.build` writes), optional int64 `label`."""
-    count = -1
+    count = 0
     meta = os.path.join(data if os.path.isdir(data) else os.path.dirname(data), "metadata.json")
     has_labels = False
     if os.path.isfile(meta):
         with open(meta) as f:
             info = json.load(f)
         has_labels = bool(info.get("label_names"))
+        count = int(info.get("count", info.get("written", 0)) or 0)
     features = {"image_raw": tf.io.FixedLenFeature([], tf.string)}
     if has_labels:
         features["label"] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
@@ -274,10 +295,42 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
                              num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
     ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
-    return Source(data, ds, count, has_labels)
+    if count <= 0:  # no metadata: count records (cheap, nothing is decoded)
+        count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
+    return Source(data, ds, count, has_labels, exact_count=False)
 
 
 # ---------------------------------------------------------------------- the stream
+
+MEMORY_BUDGET_BYTES = 4 << 30  # decoded uint8 images above this stream from disk instead
+
+
+def materialize(source: Source, budget_bytes: int = MEMORY_BUDGET_BYTES) -> bool:
+    """Decodes the whole source once into uint8 arrays held in memory (source.arrays).
+
+    Returns False (and leaves the source streaming) when it would exceed the budget.
+    """
+    spec = source.dataset.element_spec
+    image_spec = spec[0] if source.has_labels else spec
+    per_image = int(np.prod(image_spec.shape))
+    if source.num_examples * per_image > budget_bytes:
+        return False
+
+    def to_u8(*element):
+        image = tf.cast(tf.round((element[0] + 1.0) * 127.5), tf.uint8)
+        return (image, element[1]) if source.has_labels else image
+
+    images, labels = [], []
+    for batch in source.dataset.map(to_u8, num_parallel_calls=AUTOTUNE).batch(1024):
+        if source.has_labels:
+            images.append(batch[0].numpy())
+            labels.append(batch[1].numpy())
+        else:
+            images.append(batch.numpy())
+    source.arrays = (np.concatenate(images),
+                     np.concatenate(labels) if source.has_labels else None)
+    source.num_examples = len(source.arrays[0])
+    return True
 
 
 def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: int,
@@ -286,6 +339,10 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
     """Infinite, deterministic, resumable batches; returns (dataset, steps_per_epoch).
 
     `batch_size` is the number of real images one train step consumes (batch x d_steps).
+    In memory (`materialize`d) sources are permuted per epoch with a stateless seed made
+    of (seed, epoch), so a resumed run sees exactly the uninterrupted run's batches.
+    Streamed sources use a shuffle buffer seeded by (seed, first epoch): deterministic for
+    a given start, but not batch-identical across a resume.
     """
     steps_per_epoch = source.num_examples // batch_size
     if steps_per_epoch == 0:
@@ -293,25 +350,45 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
             f"The batch ({batch_size} images per step) is larger than the dataset "
             f"({source.num_examples} images in {source.name!r}); lower --batch_size."
         )
-    base = source.dataset
-    buffer = min(shuffle_buffer, source.num_examples)
     start_epoch, offset = divmod(start_step, steps_per_epoch)
+    seed = int(seed)
 
-    def one_epoch(epoch):
-        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
-        ds = base.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
-        ds = ds.enumerate()
+    def finish(index, epoch, element):
+        image, label = element if source.has_labels else (element, None)
+        image = augment(image, prep, tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch,
+                                               index]))
+        return (image, label) if with_labels else image
 
-        def aug(index, element):
-            image, label = element if source.has_labels else (element, None)
-            image = augment(image, prep, tf.stack([epoch_seed, index]))
-            if with_labels:
-                return image, label
-            return image
+    if getattr(source, "arrays", None) is not None:
+        images_u8 = tf.convert_to_tensor(source.arrays[0])
+        labels = (tf.convert_to_tensor(source.arrays[1])
+                  if source.arrays[1] is not None else None)
+        n = source.num_examples
 
-        ds = ds.map(aug, num_parallel_calls=AUTOTUNE, deterministic=True)
-        return ds.batch(batch_size, drop_remainder=True)
+        def one_epoch(epoch):
+            keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64),
+                                                                   epoch]))
+            order = tf.argsort(keys)  # a fresh permutation for every (seed, epoch)
 
-    epochs = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
-    stream = epochs.flat_map(one_epoch).skip(offset).prefetch(AUTOTUNE)
-    return stream, steps_per_epoch
+            def take(index, j):
+                image = tf.cast(tf.gather(images_u8, j), tf.float32) / 127.5 - 1.0
+                element = (image, tf.gather(labels, j)) if labels is not None else image
+                return finish(index, epoch, element)
+
+            ds = tf.data.Dataset.from_tensor_slices(order).enumerate()
+            ds = ds.map(take, num_parallel_calls=AUTOTUNE, deterministic=True)
+            return ds.batch(batch_size, drop_remainder=True)
+
+        epochs = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max)
+        stream = epochs.flat_map(one_epoch).skip(offset)
+    else:
+        buffer = min(shuffle_buffer, source.num_examples)
+        ds = source.dataset.shuffle(buffer, seed=seed * 1_000_003 + start_epoch,
+                                    reshuffle_each_iteration=True)
+        ds = ds.take(steps_per_epoch * batch_size).repeat()
+        ds = ds.enumerate().map(
+            lambda i, el: finish(i % (steps_per_epoch * batch_size),
+                                 start_epoch + i // (steps_per_epoch * batch_size), el),
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+        stream = ds.batch(batch_size, drop_remainder=True).skip(offset)
+    return stream.prefetch(AUTOTUNE), steps_per_epoch

@@ -1,0 +1,282 @@
+"""Runs one training job described by a `Config`: the library behind `dcgan_tf.train`.
+
+    result = run(config)   # builds data and models, resumes, trains, exports
+
+Layout of a workdir:
+    config.json, flags.cfg       resolved configuration (flags.cfg works as --flagfile)
+    checkpoints/                 tf.train.CheckpointManager checkpoints, full state
+    samples/step_XXXXXXXX.png    fixed-noise tiles
+    tensorboard/                 event files
+    metrics.jsonl                single-step metrics every --log_every steps
+    export/                      SavedModel of the generator (at the end)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import signal
+import sys
+
+import keras
+import tensorflow as tf
+
+from dcgan_tf import callbacks as cb
+from dcgan_tf.checkpoint import RunCheckpoint
+from dcgan_tf.config import POLICIES, Config
+from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
+from dcgan_tf.errors import DivergenceError, UserError
+from dcgan_tf.export import export_generator
+from dcgan_tf.flags import flagfile_text
+from dcgan_tf.gan import GAN
+from dcgan_tf.io_utils import atomic_write_text
+from dcgan_tf.losses import get_loss
+from dcgan_tf.models import MODELS, ModelPair, build_models
+
+log = logging.getLogger(__name__)
+
+MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine")
+FIXED_NOISE_SEED_OFFSET = 7919  # fixed sample noise: its own stream, apart from training's
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a run did (returned to the entry point and to tests)."""
+
+    status: str  # "completed" | "already_complete" | "interrupted" | "dry_run"
+    step: int
+    total_steps: int
+    workdir: str
+    signal: int | None = None
+    export_path: str | None = None
+
+
+def resolve(config: Config) -> Config:
+    """Fills defaults that depend on other choices: resolution and channels from the
+    model, the head from the loss. Raises UserError for unknown names."""
+    try:
+        family = MODELS.get(config.model)
+        spec = get_loss(config.loss)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    defaults = family.defaults()
+    return config.replace(
+        resolution=config.resolution or defaults["resolution"],
+        channels=config.channels or defaults["channels"],
+        d_head=config.d_head or spec.default_head,
+    )
+
+
+def build_pair(config: Config) -> ModelPair:
+    options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS if getattr(config, k) is not None}
+    try:
+        return build_models(config.model, resolution=config.resolution,
+                            channels=config.channels, latent_dim=config.latent_dim,
+                            head=config.d_head, **options)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+
+
+def build_gan(config: Config, pair: ModelPair) -> GAN:
+    try:
+        gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
+                  latent=config.latent, head=config.d_head, seed=config.seed)
+        gan.compile(
+            keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1, beta_2=config.d_beta2),
+            keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2),
+            loss=config.loss, d_steps=config.d_steps, g_steps=config.g_steps,
+            label_flip=config.label_flip, label_smoothing=config.label_smoothing,
+            instance_noise=config.instance_noise,
+            instance_noise_decay_steps=config.instance_noise_decay_steps,
+            weight_decay=config.weight_decay, gp_weight=config.gp_weight, drift=config.drift,
+            jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution,
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    return gan
+
+
+def total_steps(config: Config, steps_per_epoch: int) -> int:
+    """Train steps of the whole run. --train_steps counts generator updates."""
+    if config.train_steps:
+        return math.ceil(config.train_steps / config.g_steps)
+    return config.epochs * steps_per_epoch
+
+
+def _summaries(pair: ModelPair) -> str:
+    lines = []
+    for model in (pair.generator, pair.discriminator):
+        model.summary(print_fn=lambda s, **_: lines.append(s))
+        count = sum(int(math.prod(v.shape)) for v in model.trainable_variables)
+        lines.append(f"{model.name}: {count:,} trainable parameters\n")
+    return "\n".join(lines)
+
+
+def _check_workdir(config: Config) -> Config | None:
+    """Returns the previous run's Config if the workdir holds one; raises UserError if it
+    holds a run of different networks (nothing is written in that case)."""
+    path = os.path.join(config.workdir, "config.json")
+    if os.path.isfile(config.workdir):
+        raise UserError(f"--workdir {config.workdir!r} is a file, not a folder.")
+    if not os.path.exists(path):
+        if os.path.isdir(os.path.join(config.workdir, "checkpoints")):
+            raise UserError(f"{config.workdir!r} has checkpoints but no config.json; "
+                            "it is not a dcgan_tf run I can resume. Use another --workdir.")
+        return None
+    try:
+        with open(path) as f:
+            previous = Config.from_dict(json.load(f))
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"Cannot read {path!r} ({e}); use another --workdir.") from e
+    ours, theirs = config.identity(), previous.identity()
+    diff = {k: (theirs[k], ours[k]) for k in ours if ours[k] != theirs[k]}
+    if diff:
+        described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+        raise UserError(f"--workdir {config.workdir!r} holds a run of different networks "
+                        f"({described}); use another --workdir.")
+    return previous
+
+
+def run(config: Config, *, out=None) -> RunResult:
+    """Trains (or resumes) the run `config` describes. Raises UserError for bad input and
+    DivergenceError when training diverged and was stopped."""
+    out = out or sys.stdout
+    config = resolve(config.validate())
+    keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
+    keras.utils.set_random_seed(config.seed)
+    pair = build_pair(config)
+    gan = build_gan(config, pair)
+
+    if config.dry_run:
+        print(config.to_json(), file=out)
+        print(_summaries(pair), file=out)
+        return RunResult("dry_run", 0, 0, config.workdir)
+
+    previous = _check_workdir(config)
+    prep = Preprocess(config.resolution, config.channels, config.preprocess, config.load_size,
+                      config.flip_lr, config.flip_ud)
+    source = open_source(config.data, prep, tfds_split=config.tfds_split,
+                         tfds_data_dir=config.tfds_data_dir, cache=config.cache)
+    real_per_step = config.batch_size * config.d_steps
+    _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
+                                         shuffle_buffer=config.shuffle_buffer)
+    total = total_steps(config, steps_per_epoch)
+
+    workdir = config.workdir
+    grid = config.sample_grid
+    fixed_z = tf.Variable(gan.sample_latent(grid * grid, seed=config.seed + FIXED_NOISE_SEED_OFFSET),
+                          trainable=False, name="fixed_z")
+    items = dict(gan.checkpoint_items(), fixed_z=fixed_z)
+    ckpt = RunCheckpoint(os.path.join(workdir, "checkpoints"), items, config.keep_checkpoints)
+    restored = ckpt.restore_latest()
+    step = int(gan.step.numpy())
+    if restored:
+        print(f"Resuming {workdir} from step {step} ({restored}).", file=out)
+        _apply_changed_learning_rates(gan, config, previous, out)
+    os.makedirs(workdir, exist_ok=True)
+    atomic_write_text(os.path.join(workdir, "config.json"), config.to_json())
+    atomic_write_text(os.path.join(workdir, "flags.cfg"), flagfile_text(config))
+    if not restored:
+        ckpt.save(0)  # a divergence before the first interval still has a state to go back to
+
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+
+    def save():
+        return ckpt.save(int(gan.step.numpy()))
+
+    def restore():
+        return ckpt.restore_latest()
+
+    samples = cb.SampleTiles(fixed_z, os.path.join(workdir, "samples"), config.sample_every,
+                             grid, writer)
+    stopper = cb.StopOnSignal(save)
+    health = cb.HealthCheck(restore, on_divergence=config.on_divergence,
+                            max_retries=config.max_retries, lr_backoff=config.lr_backoff,
+                            d_win_threshold=config.d_win_threshold, span=config.d_win_span)
+    callbacks = [
+        cb.Throughput(),
+        health,  # before anything that saves: a bad step is never checkpointed
+        stopper,
+        cb.PeriodicCheckpoint(save, config.checkpoint_every),
+        samples,
+        cb.ScalarLog(writer, os.path.join(workdir, "metrics.jsonl"), config.log_every),
+        cb.RunProgbar(math.ceil(total / steps_per_epoch)),  # last: shows what others add
+    ]
+    samples.set_model(gan)
+    if step >= total:
+        print(f"{workdir} is already complete ({step} of {total} steps).", file=out)
+        result = RunResult("already_complete", step, total, workdir)
+    else:
+        print(f"Training {config.model} at {config.resolution}x{config.resolution} on "
+              f"{source.num_examples} images from {source.name!r}: steps {step} -> {total} "
+              f"({steps_per_epoch} steps per epoch, {real_per_step} real images per step).",
+              file=out)
+        stopper.install()
+        try:
+            _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper,
+                          health)
+        finally:
+            stopper.uninstall()
+        step = int(gan.step.numpy())
+        if health.diverged:
+            writer.flush()
+            raise DivergenceError(health.diverged)
+        if stopper.received is not None:
+            name = signal.Signals(stopper.received).name
+            print(f"\nStopped by {name} at step {step}; checkpoint saved. Re-run the same "
+                  "command to resume.", file=out)
+            writer.flush()
+            return RunResult("interrupted", step, total, workdir, signal=stopper.received)
+        save()
+        samples.write_now()
+        result = RunResult("completed", step, total, workdir)
+
+    writer.flush()
+    if config.export:
+        export_path = os.path.join(workdir, "export")
+        export_generator(gan.generator, config.latent_dim, export_path,
+                         extra_info={"step": step, "model": config.model,
+                                     "resolution": config.resolution,
+                                     "channels": config.channels, "latent": config.latent})
+        result.export_path = export_path
+        print(f"Exported the generator to {export_path}.", file=out)
+    return result
+
+
+def _apply_changed_learning_rates(gan, config, previous, out):
+    """A learning rate restored from the checkpoint wins (it may have been lowered by a
+    divergence retry) unless the user changed that flag since the previous run."""
+    if previous is None:
+        return
+    for name, opt in (("d_lr", gan.d_optimizer), ("g_lr", gan.g_optimizer)):
+        if getattr(config, name) != getattr(previous, name):
+            opt.learning_rate = getattr(config, name)
+            print(f"--{name} changed since the last run: now {getattr(config, name):g}.",
+                  file=out)
+
+
+def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper, health):
+    """Calls fit over whole epochs where it can and partial ones where it must (the first
+    epoch after a resume, the last one of a --train_steps run), each on a stream that
+    starts exactly at the current step."""
+    last = None
+    while True:
+        step = int(gan.step.numpy())
+        if step >= total or stopper.received is not None or health.diverged:
+            return
+        if (step, health.retries) == last:
+            return  # no progress since the last segment: never loop forever
+        last = (step, health.retries)
+        epoch, offset = divmod(step, steps_per_epoch)
+        if offset == 0 and total - step >= steps_per_epoch:
+            epochs, per_epoch = (total - step) // steps_per_epoch, steps_per_epoch
+        else:
+            epochs, per_epoch = 1, min(steps_per_epoch - offset, total - step)
+        stream, _ = training_stream(source, prep, batch_size=config.batch_size * config.d_steps,
+                                    seed=config.seed, start_step=step,
+                                    shuffle_buffer=config.shuffle_buffer)
+        gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
+                callbacks=callbacks, verbose=1, shuffle=False)
