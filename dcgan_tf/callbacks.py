@@ -197,7 +197,7 @@ class HealthCheck(keras.callbacks.Callback):
     """Watches every metric of every step, not only a key named `loss`.
 
     - A non-finite value (or, under fp16 loss scaling, a loss scale that has collapsed
-      below 1, or a non-finite weight) is a divergence: restore the last good
+      below 1) is a divergence: restore the last good
       checkpoint, then stop (`on_divergence="stop"`) or lower both learning rates and
       go on (`"retry"`, at most `max_retries` times).
     - D winning outright (D(x) > 1 - t and D(G(z)) < t on a probabilistic head) for
@@ -233,9 +233,8 @@ class HealthCheck(keras.callbacks.Callback):
                     return f"the {key.split('_')[0].upper()} loss scale collapsed to {value:g}"
             elif not math.isfinite(value) and not scaled:
                 return f"{key} became {value}"
-        if scaled and not all(np.all(np.isfinite(w)) for m in (gan.generator, gan.discriminator)
-                              for w in m.get_weights()):
-            return "a weight became non-finite"
+        # Under loss scaling a non-finite step is skipped, not applied; weights that did go
+        # bad make every step overflow, and the scale then collapses below 1 (caught above).
         return None
 
     def on_train_batch_end(self, batch, logs=None):

@@ -7,7 +7,7 @@ goes through a `Registry`, so a typo always produces the same kind of message:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -70,5 +70,3 @@ def check_positive_int(name: str, value) -> int:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return value
 
-
-Builder = Callable[..., object]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import signal
@@ -31,12 +30,11 @@ from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
 from dcgan_tf.errors import DivergenceError, UserError
 from dcgan_tf.export import export_generator
 from dcgan_tf.flags import flagfile_text
-from dcgan_tf.gan import GAN
+from dcgan_tf.gan import GAN, StepOptions
 from dcgan_tf.io_utils import atomic_write_text
 from dcgan_tf.losses import get_loss
 from dcgan_tf.models import MODELS, ModelPair, build_models
 
-log = logging.getLogger(__name__)
 
 MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine")
 FIXED_NOISE_SEED_OFFSET = 7919  # fixed sample noise: its own stream, apart from training's
@@ -87,11 +85,8 @@ def build_gan(config: Config, pair: ModelPair) -> GAN:
         gan.compile(
             keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1, beta_2=config.d_beta2),
             keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2),
-            loss=config.loss, d_steps=config.d_steps, g_steps=config.g_steps,
-            label_flip=config.label_flip, label_smoothing=config.label_smoothing,
-            instance_noise=config.instance_noise,
-            instance_noise_decay_steps=config.instance_noise_decay_steps,
-            weight_decay=config.weight_decay, gp_weight=config.gp_weight, drift=config.drift,
+            # every StepOptions field has a Config field of the same name
+            **{f.name: getattr(config, f.name) for f in dataclasses.fields(StepOptions)},
             jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution,
         )
     except ValueError as e:
@@ -276,7 +271,7 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
         else:
             epochs, per_epoch = 1, min(steps_per_epoch - offset, total - step)
         stream, _ = training_stream(source, prep, batch_size=config.batch_size * config.d_steps,
-                                    seed=config.seed, start_step=step,
+                                    seed=config.seed, start_step=step, end_step=total,
                                     shuffle_buffer=config.shuffle_buffer)
         gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1, shuffle=False)

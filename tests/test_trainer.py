@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from dcgan_tf import trainer
 from dcgan_tf.config import Config
-from dcgan_tf.errors import DivergenceError, UserError
+from dcgan_tf.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,7 +68,13 @@ def test_a_run_records_everything_and_exports(tmp_path):
     lines = read_jsonl(run / "metrics.jsonl")
     assert [r["step"] for r in lines] == [1, 2, 3, 4, 5, 6]
     assert {"d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_lr", "g_lr"} <= set(lines[0])
-    assert any(f.startswith("events.out.tfevents") for f in os.listdir(run / "tensorboard"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = set(events.Tags()["tensors"])
+    assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake_after",
+            "train/g_lr", "samples/fixed_noise"} <= tags
+    assert [e.step for e in events.Tensors("train/g_loss")] == [1, 2, 3, 4, 5, 6]
     loaded = tf.saved_model.load(str(run / "export"))
     out = loaded.signatures["serving_default"](z=tf.zeros([3, 16]))
     assert out["images"].dtype == tf.uint8 and out["images"].shape == (3, 32, 32, 1)
