@@ -25,6 +25,27 @@ def _step(model) -> int:
     return int(model.step.numpy())
 
 
+class Interval:
+    """True once each time the step counter reaches or passes a multiple of `every`.
+
+    With steps_per_execution = N, batch callbacks see the step jump by N, so `step %
+    every == 0` could skip an interval; a boundary crossed is never missed.
+    """
+
+    def __init__(self, every: int):
+        self.every = every
+        self._last_block = None
+
+    def due(self, step: int) -> bool:
+        block = step // self.every
+        if self._last_block is None:
+            self._last_block = (step - 1) // self.every  # the first call may be due
+        if block > self._last_block:
+            self._last_block = block
+            return True
+        return False
+
+
 def _float_logs(logs) -> dict[str, float]:
     out = {}
     for key, value in (logs or {}).items():
@@ -122,13 +143,10 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     def __init__(self, save_fn, every: int):
         super().__init__()
         self.save_fn = save_fn
-        self.every = every
-        self._last = None
+        self.interval = Interval(every)
 
     def on_train_batch_end(self, batch, logs=None):
-        step = _step(self.model)
-        if step % self.every == 0 and step != self._last and not self.model.stop_training:
-            self._last = step
+        if self.interval.due(_step(self.model)) and not self.model.stop_training:
             self.save_fn()
 
 
@@ -140,7 +158,7 @@ class SampleTiles(keras.callbacks.Callback):
         super().__init__()
         self.fixed_z = fixed_z
         self.folder = folder
-        self.every = every
+        self.interval = Interval(every)
         self.grid = grid
         self.writer = writer
         self._last = None
@@ -159,7 +177,7 @@ class SampleTiles(keras.callbacks.Callback):
         return path
 
     def on_train_batch_end(self, batch, logs=None):
-        if _step(self.model) % self.every == 0:
+        if self.interval.due(_step(self.model)):
             self.write_now()
 
 
@@ -171,11 +189,11 @@ class ScalarLog(keras.callbacks.Callback):
         super().__init__()
         self.writer = writer
         self.jsonl_path = jsonl_path
-        self.every = every
+        self.interval = Interval(every)
 
     def on_train_batch_end(self, batch, logs=None):
         step = _step(self.model)
-        if step % self.every:
+        if not self.interval.due(step):
             return
         values = self.model.last_step_values()
         extra = _float_logs(logs)

@@ -302,3 +302,66 @@ def test_every_config_resolves_and_builds(name, capsys):
     proc = cli(*proc_args)
     assert proc.returncode == 0, proc.stderr
     assert "trainable parameters" in proc.stdout
+
+
+def test_interval_never_misses_a_boundary():
+    from dcgan_tf.callbacks import Interval
+
+    every5 = Interval(5)
+    seen = [s for s in (2, 4, 6, 8, 10, 12, 14, 15, 16) if every5.due(s)]
+    assert seen == [6, 10, 15]
+    resumed = Interval(5)  # a resumed run starting exactly on a boundary
+    assert [s for s in (10, 11, 15) if resumed.due(s)] == [10, 15]
+
+
+@pytest.mark.slow
+def test_fp16_xla_and_steps_per_execution_through_the_trainer(tmp_path):
+    cfg = tiny(tmp_path / "run", train_steps=6, mixed_precision="fp16", jit_compile=True,
+               steps_per_execution=2, checkpoint_every=3, sample_every=3, log_every=3)
+    result = trainer.run(cfg)
+    assert result.status == "completed" and result.step == 6
+    assert sorted(os.listdir(tmp_path / "run" / "samples")) == \
+        ["step_00000004.png", "step_00000006.png"]  # boundaries 3 and 6 crossed at 4 and 6
+    state = _state(tmp_path / "run")
+    assert any("dynamic_scale" in k or "loss_scale" in k for k in state) or \
+        any(k.startswith("d_optimizer/inner_optimizer") for k in state)
+    loaded = tf.saved_model.load(str(tmp_path / "run" / "export"))
+    fn = loaded.signatures["serving_default"]
+    assert fn.structured_input_signature[1]["z"].dtype == tf.float32
+    images = fn(z=tf.random.normal([2, 16]))["images"]
+    assert images.dtype == tf.uint8 and images.shape == (2, 32, 32, 1)
+
+
+@pytest.mark.slow
+def test_cat64_and_faces96_configs_train_on_user_data(tmp_path):
+    from test_pipeline import _images, _jpeg, _png
+
+    photos = tmp_path / "cat"
+    photos.mkdir()
+    for i, im in enumerate(_images(6, size=300)):
+        (photos / f"IMG_{i}.png").write_bytes(_png(im))
+    proc = cli("--flagfile=configs/cat64.cfg", f"--data={photos}", "--epochs=0",
+               "--train_steps=2", f"--workdir={tmp_path / 'cat_run'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "cat_run" / "export" / "saved_model.pb").exists()
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    with tf.io.TFRecordWriter(str(faces / "faces.tfrecord")) as w:
+        for im in _images(8, size=112):
+            ex = tf.train.Example(features=tf.train.Features(feature={
+                "image_raw": tf.train.Feature(bytes_list=tf.train.BytesList(value=[_jpeg(im)]))}))
+            w.write(ex.SerializeToString())
+    proc = cli("--flagfile=configs/faces96.cfg", f"--data={faces}", "--train_steps=1",
+               "--batch_size=4", f"--workdir={tmp_path / 'faces_run'}", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    saved = json.loads((tmp_path / "faces_run" / "config.json").read_text())
+    assert saved["d_head"] == "softmax2" and saved["latent"] == "uniform"
+
+
+def test_offline_mnist_config_fails_with_one_sentence(tmp_path):
+    proc = cli("--flagfile=configs/mnist28.cfg", f"--workdir={tmp_path / 'w'}")
+    assert proc.returncode == 2
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and "needs a download" in lines[0]
+    assert "--tfds_data_dir" in lines[0]

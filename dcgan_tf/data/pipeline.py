@@ -88,14 +88,19 @@ def _center_square(image):
     return tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
 
 
-def augment(image, prep: Preprocess, seed):
-    """Stateless random flips; `seed` is an int64 [2] tensor unique per image and epoch."""
+def augment_batch(images, prep: Preprocess, seed):
+    """Random flips per image of a batch [B, H, W, C]; `seed` is an int64 [2] tensor
+    (stateless: the same seed flips the same images)."""
+    if not (prep.flip_lr or prep.flip_ud):
+        return images
+    coins = tf.random.stateless_uniform([2, tf.shape(images)[0]], seed=seed)
     if prep.flip_lr:
-        image = tf.image.stateless_random_flip_left_right(image, seed)
+        images = tf.where((coins[0] < 0.5)[:, None, None, None],
+                          tf.reverse(images, axis=[2]), images)
     if prep.flip_ud:
-        image = tf.image.stateless_random_flip_up_down(
-            image, tf.random.experimental.stateless_fold_in(seed, 1))
-    return image
+        images = tf.where((coins[1] < 0.5)[:, None, None, None],
+                          tf.reverse(images, axis=[1]), images)
+    return images
 
 
 # ---------------------------------------------------------------------- sources
@@ -302,7 +307,9 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
 
 # ---------------------------------------------------------------------- the stream
 
-MEMORY_BUDGET_BYTES = 4 << 30  # decoded uint8 images above this stream from disk instead
+MEMORY_BUDGET_BYTES = 4 << 30
+PERMUTATION_SALT = 498247692
+PREFETCH_BATCHES = 4  # first seed word of the per-epoch permutation  # decoded uint8 images above this stream from disk instead
 
 
 def materialize(source: Source, budget_bytes: int = MEMORY_BUDGET_BYTES) -> bool:
@@ -340,14 +347,13 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
     """Deterministic, resumable batches for steps [start_step, end_step) (endless when
     end_step is None); returns (dataset, steps_per_epoch).
 
-    Keep `end_step` set when the length is known: tearing down an endless pipeline makes
-    tf.data walk through epoch after epoch while it cancels (seen: 49 s at exit).
-
-    `batch_size` is the number of real images one train step consumes (batch x d_steps).
-    In memory (`materialize`d) sources are permuted per epoch with a stateless seed made
-    of (seed, epoch), so a resumed run sees exactly the uninterrupted run's batches.
-    Streamed sources use a shuffle buffer seeded by (seed, first epoch): deterministic for
-    a given start, but not batch-identical across a resume.
+    In-memory (`materialize`d) sources: the stream is a range over global example
+    positions p = step * batch + k; epoch e = p // (steps_per_epoch * batch) uses the
+    stateless permutation `index_shuffle(seed=(seed, e))`, so any step can be rebuilt
+    exactly and a resumed run sees the uninterrupted run's batches. No per-epoch datasets
+    are created (a flat_map over epochs made tf.data's autotuner stall for ~50 s after
+    100 epochs). Streamed sources use a shuffle buffer seeded by (seed, first epoch):
+    deterministic for a given start, but not batch-identical across a resume.
     """
     steps_per_epoch = source.num_examples // batch_size
     if steps_per_epoch == 0:
@@ -355,50 +361,56 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
             f"The batch ({batch_size} images per step) is larger than the dataset "
             f"({source.num_examples} images in {source.name!r}); lower --batch_size."
         )
-    start_epoch, offset = divmod(start_step, steps_per_epoch)
-    end_epoch = (np.iinfo(np.int64).max if end_step is None
-                 else -(-end_step // steps_per_epoch))  # ceil
+    per_epoch = steps_per_epoch * batch_size
+    end = np.iinfo(np.int64).max // 2 if end_step is None else end_step * batch_size
     seed = int(seed)
 
-    def finish(index, epoch, element):
-        image, label = element if source.has_labels else (element, None)
-        image = augment(image, prep, tf.stack([tf.cast(seed, tf.int64) * 1_000_003 + epoch,
-                                               index]))
-        return (image, label) if with_labels else image
-
-    if getattr(source, "arrays", None) is not None:
+    if source.arrays is not None:
         images_u8 = tf.convert_to_tensor(source.arrays[0])
-        labels = (tf.convert_to_tensor(source.arrays[1])
-                  if source.arrays[1] is not None else None)
-        n = source.num_examples
+        labels = None if source.arrays[1] is None else tf.convert_to_tensor(source.arrays[1])
+        last = tf.constant(source.num_examples - 1, tf.int64)
 
-        def one_epoch(epoch):
-            keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.cast(seed, tf.int64),
-                                                                   epoch]))
-            order = tf.argsort(keys)  # a fresh permutation for every (seed, epoch)
+        def make_batch(positions):  # [B] int64 global example positions
+            epoch = positions[0] // per_epoch  # a batch never spans two epochs
+            seeds = tf.stack([tf.fill([batch_size], tf.constant(PERMUTATION_SALT, tf.int64)),
+                              tf.fill([batch_size], tf.constant(seed, tf.int64)),
+                              tf.fill([batch_size], epoch)], axis=1)  # [B, 3]
+            # The raw op: tf.random.experimental.index_shuffle mis-pads [n, 2] seeds.
+            index = tf.raw_ops.RandomIndexShuffle(
+                index=positions % per_epoch, seed=seeds,
+                max_index=tf.fill([batch_size], last), rounds=4)
+            images = tf.cast(tf.gather(images_u8, index), tf.float32) / 127.5 - 1.0
+            images = augment_batch(images, prep, tf.stack([tf.constant(seed, tf.int64),
+                                                           positions[0]]))
+            if with_labels:
+                return images, tf.gather(labels, index)
+            return images
 
-            def take(index, j):
-                image = tf.cast(tf.gather(images_u8, j), tf.float32) / 127.5 - 1.0
-                element = (image, tf.gather(labels, j)) if labels is not None else image
-                return finish(index, epoch, element)
-
-            ds = tf.data.Dataset.from_tensor_slices(order).enumerate()
-            ds = ds.map(take, num_parallel_calls=AUTOTUNE, deterministic=True)
-            return ds.batch(batch_size, drop_remainder=True)
-
-        epochs = tf.data.Dataset.range(start_epoch, max(end_epoch, start_epoch + 1))
-        stream = epochs.flat_map(one_epoch).skip(offset)
+        positions = tf.data.Dataset.range(start_step * batch_size, end)
+        stream = positions.batch(batch_size, drop_remainder=True)
+        stream = stream.map(make_batch, num_parallel_calls=2, deterministic=True)
     else:
-        buffer = min(shuffle_buffer, source.num_examples)
-        ds = source.dataset.shuffle(buffer, seed=seed * 1_000_003 + start_epoch,
+        start_epoch, offset = divmod(start_step, steps_per_epoch)
+        epochs = None if end_step is None else max(-(-end_step // steps_per_epoch) - start_epoch, 1)
+        ds = source.dataset.shuffle(min(shuffle_buffer, source.num_examples),
+                                    seed=seed * 1_000_003 + start_epoch,
                                     reshuffle_each_iteration=True)
-        epochs = None if end_step is None else max(end_epoch - start_epoch, 1)
-        ds = ds.take(steps_per_epoch * batch_size).repeat(epochs)
-        ds = ds.enumerate().map(
-            lambda i, el: finish(i % (steps_per_epoch * batch_size),
-                                 start_epoch + i // (steps_per_epoch * batch_size), el),
-            num_parallel_calls=AUTOTUNE, deterministic=True)
-        stream = ds.batch(batch_size, drop_remainder=True).skip(offset)
-    if end_step is not None:
-        stream = stream.take(end_step - start_step)
-    return stream.prefetch(AUTOTUNE), steps_per_epoch
+        ds = ds.take(per_epoch).repeat(epochs).batch(batch_size, drop_remainder=True)
+
+        def finish(step, element):
+            images, label = element if source.has_labels else (element, None)
+            images = augment_batch(images, prep, tf.stack([tf.constant(seed, tf.int64),
+                                                           step * batch_size]))
+            return (images, label) if with_labels else images
+
+        stream = ds.skip(offset).enumerate(start=start_step)
+        stream = stream.map(finish, num_parallel_calls=2, deterministic=True)
+        if end_step is not None:
+            stream = stream.take(end_step - start_step)
+    # tf.data's autotune thread made deleting this iterator take 27-50 s after ~100 epochs
+    # (measured: a 3,000-step digits run paused at every fit() boundary and at exit).
+    # Parallelism is set by hand instead; a train step dwarfs a gather anyway.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    stream = stream.with_options(options)
+    return stream.prefetch(PREFETCH_BATCHES), steps_per_epoch
