@@ -40,8 +40,9 @@ def fail(program: str, message: str, code: int = 2):
 
 def parse_flags_or_fail(program: str, argv):
     """Parses absl flags; a bad flag or flagfile is one line and exit 2, not a usage dump."""
-    from absl import flags
+    from absl import flags, logging
 
+    logging.set_verbosity(logging.ERROR)  # TF's and tfds' INFO/WARNING lines are not for CLI users
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:

@@ -1,8 +1,17 @@
 """Exports of the generator that load without dcgan_tf.
 
-SavedModel (via keras.export.ExportArchive) with explicit float32 signatures:
-  serving_default(z float32 [N, latent_dim]) -> {"images": uint8 [N, H, W, C]}
-Written to a temporary folder beside the target and renamed when complete.
+An export folder holds
+  saved_model.pb, variables/   SavedModel (keras.export.ExportArchive), float32 signatures:
+      serving_default(z float32 [N, latent_dim]) -> {"images": uint8 [N, H, W, C]}
+      sample(num int32 [], seed int64 []) -> {"images": uint8 [num, H, W, C],
+                                               "z": float32 [num, latent_dim]}
+  generator.keras, discriminator.keras   for keras.saving.load_model
+  export.json                 signatures, latent size and distribution, image size, step
+It is written to a temporary folder beside the target and renamed when complete, so a
+crash never leaves a half export.
+
+`sample(num, seed)` draws z exactly as `dcgan_tf.latent` does for an integer seed, so the
+same seed gives the same images here, in `dcgan_tf.generate` and in the web app.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from dcgan_tf.io_utils import replace_dir, temp_dir_beside
+from dcgan_tf.latent import get_latent
 
 
 def to_uint8_images(images):
@@ -23,8 +33,10 @@ def to_uint8_images(images):
 
 
 def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
+                     latent: str = "normal", discriminator: keras.Model | None = None,
                      extra_info: dict | None = None) -> str:
-    """Writes a SavedModel of `generator` at `path` and returns the path."""
+    """Writes the export folder (see module doc) at `path` and returns the path."""
+    distribution = get_latent(latent)
     archive = keras.export.ExportArchive()
     archive.track(generator)
 
@@ -32,27 +44,125 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
         images = generator(tf.cast(z, tf.float32), training=False)
         return {"images": to_uint8_images(images)}
 
+    def sample(num, seed):
+        z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
+        return {"images": serve(z)["images"], "z": z}
+
     archive.add_endpoint(
-        name="serving_default",
-        fn=serve,
-        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")],
-    )
-    tmp = temp_dir_beside(path)
+        name="serving_default", fn=serve,
+        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
+    archive.add_endpoint(
+        name="sample", fn=sample,
+        input_signature=[tf.TensorSpec([], tf.int32, name="num"),
+                         tf.TensorSpec([], tf.int64, name="seed")])
+
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
-    archive.write_out(tmp, verbose=False)
-    info = {
-        "signatures": {
-            "serving_default": {
-                "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]}},
-                "outputs": {"images": {"dtype": "uint8",
-                                       "shape": [None, *generator.output.shape[1:]]}},
-            }
-        },
-        "latent_dim": latent_dim,
-        **(extra_info or {}),
-    }
-    with open(os.path.join(tmp, "export.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    replace_dir(tmp, path)
+    tmp = temp_dir_beside(os.path.abspath(path))
+    try:
+        archive.write_out(tmp, verbose=False)
+        generator.save(os.path.join(tmp, "generator.keras"))
+        if discriminator is not None:
+            discriminator.save(os.path.join(tmp, "discriminator.keras"))
+        image_shape = [None, *generator.output.shape[1:]]
+        info = {
+            "signatures": {
+                "serving_default": {
+                    "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]}},
+                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
+                },
+                "sample": {
+                    "inputs": {"num": {"dtype": "int32", "shape": []},
+                               "seed": {"dtype": "int64", "shape": []}},
+                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
+                                "z": {"dtype": "float32", "shape": [None, latent_dim]}},
+                },
+            },
+            "latent_dim": latent_dim,
+            "latent": latent,
+            "image_shape": list(generator.output.shape[1:]),
+            "keras_files": ["generator.keras"]
+            + (["discriminator.keras"] if discriminator is not None else []),
+            **(extra_info or {}),
+        }
+        with open(os.path.join(tmp, "export.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        replace_dir(tmp, path)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return path
+
+
+def export_workdir(workdir: str, out: str | None = None, step: int | None = None) -> str:
+    """Exports the generator of a training run from its checkpoint (`step` or the newest).
+
+    Raises UserError when the workdir has no run, no checkpoint, or not that step.
+    """
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+    from dcgan_tf.errors import UserError
+
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.isfile(config_path):
+        raise UserError(f"{workdir!r} holds no training run (no config.json).")
+    with open(config_path) as f:
+        config = trainer.resolve(Config.from_dict(json.load(f)))
+    keras.mixed_precision.set_global_policy("float32")  # exports compute in float32
+    pair = trainer.build_pair(config)
+    checkpoint = tf.train.Checkpoint(generator=pair.generator, discriminator=pair.discriminator)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), 100)
+    if not manager.checkpoints:
+        raise UserError(f"{workdir!r} has no checkpoint to export yet.")
+    steps = {int(p.rsplit("-", 1)[1]): p for p in manager.checkpoints}
+    if step is None:
+        step = max(steps)
+    if step not in steps:
+        raise UserError(f"{workdir!r} has no checkpoint of step {step}; it has "
+                        f"{sorted(steps)}.")
+    status = checkpoint.restore(steps[step])
+    status.expect_partial()  # optimizers and counters are not needed for an export
+    status.assert_existing_objects_matched()
+    out = out or os.path.join(workdir, "export")
+    try:
+        return export_generator(
+            pair.generator, config.latent_dim, out, latent=config.latent,
+            discriminator=pair.discriminator,
+            extra_info={"step": step, "model": config.model, "resolution": config.resolution,
+                        "channels": config.channels})
+    except OSError as e:
+        raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
+
+
+def main(argv=None):
+    """python -m dcgan_tf.export --workdir=DIR [--out=PATH] [--step=N]"""
+    import sys
+
+    from absl import app
+
+    from dcgan_tf.cli import fail, parse_flags_or_fail
+    from dcgan_tf.errors import UserError
+    from dcgan_tf.flags import define_export_flags
+
+    program = "dcgan_tf.export"
+    flag_values = define_export_flags()
+    argv = parse_flags_or_fail(program, argv or sys.argv)
+
+    def run(args):
+        if len(args) > 1:
+            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
+        if not flag_values.workdir:
+            fail(program, "--workdir is required.")
+        try:
+            path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step)
+        except UserError as e:
+            fail(program, str(e))
+        print(f"Exported the generator to {path}.")
+
+    app.run(run, argv=argv, flags_parser=lambda a: a)
+
+
+if __name__ == "__main__":
+    main()

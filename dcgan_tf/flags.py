@@ -117,6 +117,16 @@ def define_flags() -> None:
     _defined = True
 
 
+def define_export_flags():
+    """Flags of `python -m dcgan_tf.export`; returns the FlagValues holding them."""
+    if "out" not in flags.FLAGS:
+        if "workdir" not in flags.FLAGS:
+            flags.DEFINE_string("workdir", "", "Training run to export.")
+        flags.DEFINE_string("out", "", "Export folder; default WORKDIR/export.")
+        flags.DEFINE_integer("step", None, "Checkpoint step to export; default the newest.")
+    return flags.FLAGS
+
+
 def config_from_flags(flag_values=None) -> Config:
     """Reads the parsed flags into a Config (not yet validated)."""
     fv = flag_values or flags.FLAGS

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, logging
+from absl import app
 
 from dcgan_tf.cli import fail, parse_flags_or_fail, quiet_tensorflow_import
 from dcgan_tf.flags import config_from_flags, define_flags
@@ -21,7 +21,6 @@ def main(argv):
     if len(argv) > 1:
         fail(PROGRAM, f"Unexpected arguments {argv[1:]}; flags look like --name=value.")
     quiet_tensorflow_import()
-    logging.set_verbosity(logging.ERROR)  # TF and tfds INFO/WARNING lines are not for CLI users
     from dcgan_tf import trainer
     from dcgan_tf.errors import DivergenceError, UserError
 

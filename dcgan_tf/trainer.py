@@ -233,9 +233,10 @@ def run(config: Config, *, out=None) -> RunResult:
     if config.export:
         export_path = os.path.join(workdir, "export")
         export_generator(gan.generator, config.latent_dim, export_path,
+                         latent=config.latent, discriminator=gan.discriminator,
                          extra_info={"step": step, "model": config.model,
                                      "resolution": config.resolution,
-                                     "channels": config.channels, "latent": config.latent})
+                                     "channels": config.channels})
         result.export_path = export_path
         print(f"Exported the generator to {export_path}.", file=out)
     return result

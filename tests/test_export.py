@@ -1,0 +1,113 @@
+"""Exports load anywhere: plain tf.saved_model.load in a process without dcgan_tf,
+keras.layers.TFSMLayer, and .keras files; `python -m dcgan_tf.export` and its errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import SMALL
+
+from dcgan_tf.export import export_generator, export_workdir
+from dcgan_tf.latent import get_latent
+from dcgan_tf.models import build_models
+from dcgan_tf.tiles import to_uint8
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def exported(tmp_path):
+    pair = build_models("dcgan64", **SMALL["dcgan64"], latent_dim=16)
+    path = str(tmp_path / "export")
+    export_generator(pair.generator, 16, path, latent="uniform",
+                     discriminator=pair.discriminator, extra_info={"step": 3})
+    return pair, path
+
+
+def test_saved_model_in_a_process_that_never_imports_dcgan_tf(exported, tmp_path):
+    pair, path = exported
+    z = np.random.default_rng(0).normal(size=(5, 16)).astype(np.float32)
+    np.save(tmp_path / "z.npy", z)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        f"m = tf.saved_model.load({path!r})\n"
+        f"out = m.signatures['serving_default'](z=tf.constant(np.load({str(tmp_path / 'z.npy')!r})))\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, out['images'].numpy())\n"
+        "s = m.signatures['sample'](num=tf.constant(4), seed=tf.constant(11, tf.int64))\n"
+        f"np.save({str(tmp_path / 's.npy')!r}, s['images'].numpy())\n"
+        f"np.save({str(tmp_path / 'sz.npy')!r}, s['z'].numpy())\n"
+        "assert not [k for k in sys.modules if k.startswith('dcgan_tf')]\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = np.load(tmp_path / "out.npy")
+    assert out.dtype == np.uint8 and out.shape == (5, 32, 32, 1)
+    np.testing.assert_array_equal(out, to_uint8(pair.generator(z, training=False).numpy()))
+    # sample(num, seed) draws z exactly like dcgan_tf.latent with that integer seed
+    z_expected = get_latent("uniform").sample((4, 16), 11).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "sz.npy"), z_expected, atol=1e-6)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "s.npy"), to_uint8(pair.generator(z_expected, training=False).numpy()))
+
+
+def test_tfsmlayer_and_keras_files(exported):
+    pair, path = exported
+    z = np.random.default_rng(1).normal(size=(3, 16)).astype(np.float32)
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    out = layer(z)
+    images = out["images"] if isinstance(out, dict) else out
+    np.testing.assert_array_equal(np.asarray(images),
+                                  to_uint8(pair.generator(z, training=False).numpy()))
+    gen = keras.saving.load_model(os.path.join(path, "generator.keras"))
+    disc = keras.saving.load_model(os.path.join(path, "discriminator.keras"))
+    fake = pair.generator(z, training=False)
+    np.testing.assert_allclose(gen(z, training=False), fake, atol=1e-6)
+    np.testing.assert_allclose(disc(fake, training=False),
+                               pair.discriminator(fake, training=False), atol=1e-6)
+    info = json.loads(open(os.path.join(path, "export.json")).read())
+    assert info["latent_dim"] == 16 and info["latent"] == "uniform" and info["step"] == 3
+    assert info["image_shape"] == [32, 32, 1]
+    assert set(info["signatures"]) == {"serving_default", "sample"}
+    assert not [f for f in os.listdir(os.path.dirname(path)) if ".tmp-" in f]
+
+
+@pytest.mark.slow
+def test_export_command_on_a_workdir(tmp_path):
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+    from dcgan_tf.errors import UserError
+
+    workdir = tmp_path / "run"
+    trainer.run(Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                       latent_dim=16, batch_size=16, train_steps=4, checkpoint_every=2,
+                       workdir=str(workdir), export=False))
+    path = export_workdir(str(workdir), str(tmp_path / "e2"), step=2)
+    assert json.loads(open(os.path.join(path, "export.json")).read())["step"] == 2
+    with pytest.raises(UserError, match=r"no checkpoint of step 3; it has \[0, 2, 4\]"):
+        export_workdir(str(workdir), str(tmp_path / "e3"), step=3)
+    assert not (tmp_path / "e3").exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(UserError, match="Cannot write the export"):
+        export_workdir(str(workdir), str(blocker / "export"))
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "dcgan_tf.export", *a], cwd=ROOT,
+                                    env=env, capture_output=True, text=True, timeout=300)
+    ok = run(f"--workdir={workdir}")
+    assert ok.returncode == 0 and ok.stderr == "", ok.stderr
+    assert tf.saved_model.load(str(workdir / "export")).signatures["serving_default"]
+    for args, message in [((f"--workdir={tmp_path}",), "holds no training run"),
+                          ((f"--workdir={workdir}", "--step=99"), "no checkpoint of step 99"),
+                          ((), "--workdir is required"),
+                          (("--bogus",), "Unknown command line flag 'bogus'")]:
+        bad = run(*args)
+        lines = [l for l in bad.stderr.splitlines() if l.strip()]
+        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
