@@ -127,6 +127,13 @@ def define_export_flags():
     return flags.FLAGS
 
 
+def define_report_flags():
+    """Flags of `python -m dcgan_tf.report`; returns the FlagValues holding them."""
+    if "workdir" not in flags.FLAGS:
+        flags.DEFINE_string("workdir", "", "Training run (finished or running).")
+    return flags.FLAGS
+
+
 def config_from_flags(flag_values=None) -> Config:
     """Reads the parsed flags into a Config (not yet validated)."""
     fv = flag_values or flags.FLAGS

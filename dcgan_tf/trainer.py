@@ -32,6 +32,8 @@ from dcgan_tf.export import export_generator
 from dcgan_tf.flags import flagfile_text
 from dcgan_tf.gan import GAN, StepOptions
 from dcgan_tf.io_utils import atomic_write_text
+from dcgan_tf.report import write_report
+from dcgan_tf.tiles import write_tile
 from dcgan_tf.losses import get_loss
 from dcgan_tf.models import MODELS, ModelPair, build_models
 
@@ -201,6 +203,11 @@ def run(config: Config, *, out=None) -> RunResult:
         cb.RunProgbar(math.ceil(total / steps_per_epoch)),  # last: shows what others add
     ]
     samples.set_model(gan)
+    real_tile = os.path.join(workdir, "samples", "real_batch.png")
+    if not os.path.exists(real_tile):  # the first real batch, once (source 003)
+        first, _ = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
+                                   end_step=1)
+        write_tile(real_tile, next(iter(first)).numpy()[: grid * grid], rows=grid, cols=grid)
     if step >= total:
         print(f"{workdir} is already complete ({step} of {total} steps).", file=out)
         result = RunResult("already_complete", step, total, workdir)
@@ -228,6 +235,11 @@ def run(config: Config, *, out=None) -> RunResult:
         save()
         samples.write_now()
         result = RunResult("completed", step, total, workdir)
+        try:
+            for path in write_report(workdir):
+                print(f"Wrote {path}.", file=out)
+        except UserError as e:  # e.g. --log_every longer than the run: nothing to plot
+            print(f"No report: {e}", file=out)
 
     writer.flush()
     if config.export:

@@ -62,7 +62,14 @@ def test_a_run_records_everything_and_exports(tmp_path):
     ckpts = tf.train.get_checkpoint_state(str(run / "checkpoints"))
     assert ckpts.model_checkpoint_path.endswith("ckpt-6")
     tiles = sorted(os.listdir(run / "samples"))
-    assert tiles == ["step_00000003.png", "step_00000006.png"]
+    assert tiles == ["real_batch.png", "step_00000003.png", "step_00000006.png"]
+    real = tf.io.decode_png(tf.io.read_file(str(run / "samples" / "real_batch.png"))).numpy()
+    assert real.shape == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2, 1)
+    # the animation has one frame per saved tile; the loss plot is a PNG
+    from PIL import Image
+    gif = Image.open(run / "progress.gif")
+    assert gif.n_frames == 2 and gif.size == (138, 138)
+    assert Image.open(run / "losses.png").format == "PNG"
     png = tf.io.decode_png(tf.io.read_file(str(run / "samples" / tiles[-1]))).numpy()
     assert png.shape == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2, 1)
     lines = read_jsonl(run / "metrics.jsonl")
@@ -321,7 +328,7 @@ def test_fp16_xla_and_steps_per_execution_through_the_trainer(tmp_path):
     result = trainer.run(cfg)
     assert result.status == "completed" and result.step == 6
     assert sorted(os.listdir(tmp_path / "run" / "samples")) == \
-        ["step_00000004.png", "step_00000006.png"]  # boundaries 3 and 6 crossed at 4 and 6
+        ["real_batch.png", "step_00000004.png", "step_00000006.png"]  # crossed at 4 and 6
     state = _state(tmp_path / "run")
     for opt in ("d_optimizer", "g_optimizer"):  # loss scales and inner Adam are checkpointed
         assert 1.0 <= state[f"{opt}/dynamic_scale/.ATTRIBUTES/VARIABLE_VALUE"] <= 2.0**15

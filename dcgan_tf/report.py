@@ -1,0 +1,163 @@
+"""What a person looks at after (or during) a run: a training-progress animation built from
+the sample tiles and a plot of the losses from metrics.jsonl.
+
+    python -m dcgan_tf.report --workdir=DIR     # works on a finished or a running workdir
+
+Writes DIR/progress.gif (one frame per saved tile, in step order; also progress.mp4 when
+imageio with an ffmpeg writer is installed) and DIR/losses.png (D and G loss per step, raw
+and smoothed, with the discriminator's balance line, e.g. 2 ln 2 = 1.386 for BCE: the level
+source 000's analysis expected when neither network wins).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+
+import numpy as np
+from PIL import Image
+
+from dcgan_tf.errors import UserError
+from dcgan_tf.io_utils import atomic_write_bytes
+
+TILE_PATTERN = re.compile(r"^step_(\d+)\.png$")
+
+
+def sample_tiles(workdir: str) -> list[tuple[int, str]]:
+    """(step, path) of every fixed-noise tile in the workdir, in step order."""
+    folder = os.path.join(workdir, "samples")
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        match = TILE_PATTERN.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(folder, name)))
+    return sorted(found)
+
+
+def write_animation(workdir: str, frame_ms: int = 250) -> str:
+    """Writes progress.gif (and progress.mp4 if possible); returns the GIF's path."""
+    tiles = sample_tiles(workdir)
+    if not tiles:
+        raise UserError(f"{workdir!r} has no sample tiles yet (samples/step_*.png).")
+    frames = [Image.open(path).convert("RGB") for _, path in tiles]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=frame_ms, loop=0)
+    path = os.path.join(workdir, "progress.gif")
+    atomic_write_bytes(path, buf.getvalue())
+    _maybe_mp4(workdir, frames, frame_ms)
+    return path
+
+
+def _maybe_mp4(workdir, frames, frame_ms):
+    try:
+        import imageio.v2 as imageio  # optional: needs imageio and imageio-ffmpeg
+        tmp = os.path.join(workdir, ".progress.tmp.mp4")
+        with imageio.get_writer(tmp, fps=1000.0 / frame_ms, macro_block_size=1) as writer:
+            for frame in frames:
+                writer.append_data(np.asarray(frame))
+        os.replace(tmp, os.path.join(workdir, "progress.mp4"))
+    except Exception:  # no writer installed: the GIF is the animation
+        pass
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    """Rows of metrics.jsonl; a torn last line (killed mid-write) is skipped."""
+    path = os.path.join(workdir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        raise UserError(f"{workdir!r} has no metrics.jsonl yet.")
+    rows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def smooth(values, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with bias correction (TensorBoard's smoothing)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values, start=1):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight**i))
+    return np.asarray(out)
+
+
+def write_loss_plot(workdir: str) -> str:
+    """Writes losses.png from metrics.jsonl; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dcgan_tf.losses import get_loss
+
+    rows = [r for r in read_metrics(workdir)
+            if isinstance(r.get("d_loss"), float) and isinstance(r.get("g_loss"), float)]
+    if not rows:
+        raise UserError(f"{workdir!r} has no loss values logged yet.")
+    with open(os.path.join(workdir, "config.json")) as f:
+        loss_name = json.load(f).get("loss", "bce")
+    balance = get_loss(loss_name).balance
+    steps = np.array([r["step"] for r in rows])
+    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
+    for key, color in (("d_loss", "tab:blue"), ("g_loss", "tab:orange")):
+        values = np.array([r[key] for r in rows])
+        ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(steps, smooth(values), color=color, linewidth=1.8,
+                label=f"{key[0].upper()} loss (smoothed)")
+    if balance is not None:
+        ax.axhline(balance, color="gray", linestyle="--", linewidth=1,
+                   label=f"D balance {balance:.2f}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{os.path.basename(os.path.abspath(workdir))}: {loss_name} losses")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    path = os.path.join(workdir, "losses.png")
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def write_report(workdir: str) -> list[str]:
+    return [write_animation(workdir), write_loss_plot(workdir)]
+
+
+def main(argv=None):
+    import sys
+
+    from absl import app
+
+    from dcgan_tf.cli import fail, parse_flags_or_fail
+    from dcgan_tf.flags import define_report_flags
+
+    program = "dcgan_tf.report"
+    flag_values = define_report_flags()
+    argv = parse_flags_or_fail(program, argv or sys.argv)
+
+    def run(args):
+        if len(args) > 1:
+            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
+        if not flag_values.workdir or not os.path.isdir(flag_values.workdir):
+            fail(program, f"--workdir must be an existing run folder, got {flag_values.workdir!r}.")
+        try:
+            for path in write_report(flag_values.workdir):
+                print(f"Wrote {path}.")
+        except UserError as e:
+            fail(program, str(e))
+
+    app.run(run, argv=argv, flags_parser=lambda a: a)
+
+
+if __name__ == "__main__":
+    main()
