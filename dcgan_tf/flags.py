@@ -134,6 +134,29 @@ def define_report_flags():
     return flags.FLAGS
 
 
+def define_generate_flags():
+    """Flags of `python -m dcgan_tf.generate`; returns the FlagValues holding them."""
+    if "mode" in flags.FLAGS:
+        return flags.FLAGS
+    flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
+    flags.DEFINE_string("out", "", "Folder to write the images into.")
+    flags.DEFINE_string("mode", "sample", "sample, interpolate or arithmetic.")
+    flags.DEFINE_integer("num", 64, "sample: how many images.")
+    flags.DEFINE_integer("seed", 0, "sample: first seed (image i uses seed + i); "
+                                    "arithmetic: seed of the variations' noise.")
+    flags.DEFINE_boolean("tile", True, "sample: write one tile of all images.")
+    flags.DEFINE_boolean("individual", False, "sample: write one PNG per image.")
+    flags.DEFINE_string("seeds", "0,1", "interpolate: seeds to pass through, e.g. 3,17,42.")
+    flags.DEFINE_integer("frames", 10, "interpolate: images per leg between two seeds.")
+    flags.DEFINE_string("method", "slerp", "interpolate: slerp or linear.")
+    flags.DEFINE_string("a_seeds", "", "arithmetic: seeds of concept A (averaged).")
+    flags.DEFINE_string("b_seeds", "", "arithmetic: seeds of concept B (averaged).")
+    flags.DEFINE_string("c_seeds", "", "arithmetic: seeds of concept C (averaged).")
+    flags.DEFINE_integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
+    flags.DEFINE_float("truncation", None, "Scale z by this factor (temperature), in (0, 2].")
+    return flags.FLAGS
+
+
 def config_from_flags(flag_values=None) -> Config:
     """Reads the parsed flags into a Config (not yet validated)."""
     fv = flag_values or flags.FLAGS

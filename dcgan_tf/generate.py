@@ -1,0 +1,255 @@
+"""Images from a trained generator: seeded samples, latent interpolation, latent arithmetic.
+
+    python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [--mode=sample] ...
+
+- sample: `--num` images from seeds `--seed`, `--seed`+1, ... (image i always comes from
+  seed + i, so the same seed gives the same image), as one tile and/or single PNGs.
+- interpolate: a path through the z of `--seeds=A,B[,C...]` with `--frames` images per leg,
+  `--method=slerp` (spherical, the usual choice for Gaussian z) or `linear`; a strip PNG and
+  a GIF.
+- arithmetic: the DCGAN paper's vector arithmetic. The z of the seeds of each concept
+  (`--a_seeds`, `--b_seeds`, `--c_seeds`) are averaged and combined as A - B + C; the tile
+  shows each concept's samples with their average, then the result and variations of it
+  (small seeded noise added to the result's z).
+`--truncation=t` scales z by t (temperature). Output files are written into a temporary
+folder and moved into `--out` only when all of them are complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+from dcgan_tf.errors import UserError
+from dcgan_tf.io_utils import temp_dir_beside
+from dcgan_tf.latent import get_latent
+from dcgan_tf.tiles import encode_png, make_tile
+
+MAX_IMAGES = 4096
+MODES = ("sample", "interpolate", "arithmetic")
+
+
+class LoadedGenerator:
+    """A generator from an export folder (SavedModel) or a training workdir."""
+
+    def __init__(self, path: str):
+        if not os.path.isdir(path):
+            raise UserError(f"--model {path!r} is not a folder (an export or a workdir).")
+        export = path if os.path.isfile(os.path.join(path, "saved_model.pb")) else \
+            os.path.join(path, "export")
+        if not os.path.isfile(os.path.join(export, "saved_model.pb")):
+            if os.path.isfile(os.path.join(path, "config.json")):
+                raise UserError(f"Workdir {path!r} has no export yet; run "
+                                f"python -m dcgan_tf.export --workdir={path} first.")
+            raise UserError(f"{path!r} is neither an export (saved_model.pb) nor a workdir.")
+        info_path = os.path.join(export, "export.json")
+        if not os.path.isfile(info_path):
+            raise UserError(f"{export!r} has no export.json; it was not written by dcgan_tf.")
+        with open(info_path) as f:
+            info = json.load(f)
+        self.latent_dim = int(info["latent_dim"])
+        self.latent = get_latent(info.get("latent", "normal"))
+        try:
+            self._serve = tf.saved_model.load(export).signatures["serving_default"]
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
+            raise UserError(f"Cannot load the SavedModel in {export!r}: {e}") from e
+
+    def z_for_seeds(self, seeds, truncation=None) -> np.ndarray:
+        """One z per seed, exactly as dcgan_tf draws it for that integer seed."""
+        return np.concatenate([
+            self.latent.sample((1, self.latent_dim), int(s), truncation).numpy() for s in seeds
+        ]).astype(np.float32)
+
+    def images(self, z) -> np.ndarray:
+        """uint8 [N, H, W, C] for z [N, latent_dim]."""
+        out = []
+        z = np.asarray(z, np.float32)
+        for start in range(0, len(z), 256):
+            out.append(self._serve(z=tf.constant(z[start:start + 256]))["images"].numpy())
+        return np.concatenate(out)
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between vectors a and b (linear when they are parallel)."""
+    a_n, b_n = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    omega = np.arccos(np.clip(np.dot(a_n, b_n), -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolation_path(zs, frames: int, method: str) -> np.ndarray:
+    """z along zs[0] -> zs[1] -> ... with `frames` points per leg (ends included once)."""
+    if method not in ("slerp", "linear"):
+        raise UserError(f"Unknown --method {method!r}. Expected one of ['linear', 'slerp'].")
+    path = []
+    for i in range(len(zs) - 1):
+        for k in range(frames):
+            t = k / (frames - 1)
+            if i > 0 and k == 0:
+                continue  # the joint is the previous leg's last point
+            path.append(slerp(zs[i], zs[i + 1], t) if method == "slerp"
+                        else (1 - t) * zs[i] + t * zs[i + 1])
+    return np.stack(path).astype(np.float32)
+
+
+def _gif_bytes(images, frame_ms=120) -> bytes:
+    frames = [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=frame_ms, loop=0)
+    return buf.getvalue()
+
+
+def _check_count(name, value, low=1):
+    if value is None or value < low or value > MAX_IMAGES:
+        raise UserError(f"--{name} must be between {low} and {MAX_IMAGES}, got {value}.")
+
+
+def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=True,
+           individual=False) -> dict[str, bytes]:
+    _check_count("num", num)
+    seeds = range(seed, seed + num)
+    images = gen.images(gen.z_for_seeds(seeds, truncation))
+    files = {}
+    if tile:
+        files["samples.png"] = encode_png(make_tile(images))
+    if individual:
+        for s, im in zip(seeds, images, strict=True):
+            files[f"seed_{s}.png"] = encode_png(im)
+    return files
+
+
+def interpolate(gen: LoadedGenerator, *, seeds, frames: int, method="slerp",
+                truncation=None) -> dict[str, bytes]:
+    if len(seeds) < 2:
+        raise UserError(f"--seeds needs at least two seeds to interpolate, got {list(seeds)}.")
+    _check_count("frames", frames, low=2)
+    path = interpolation_path(gen.z_for_seeds(seeds, truncation), frames, method)
+    images = gen.images(path)
+    return {f"interpolation_{method}.png": encode_png(make_tile(images, rows=1)),
+            f"interpolation_{method}.gif": _gif_bytes(images)}
+
+
+def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
+               noise=0.25, seed=0, truncation=None) -> dict[str, bytes]:
+    """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations."""
+    for name, seeds in (("a_seeds", a_seeds), ("b_seeds", b_seeds), ("c_seeds", c_seeds)):
+        if not seeds:
+            raise UserError(f"--{name} needs at least one seed.")
+    _check_count("variations", variations, low=0)
+    zs = [gen.z_for_seeds(s, truncation) for s in (a_seeds, b_seeds, c_seeds)]
+    means = [z.mean(axis=0) for z in zs]
+    result = means[0] - means[1] + means[2]
+    rng = np.random.default_rng(seed)
+    variants = result + noise * rng.standard_normal((variations, gen.latent_dim))
+    cols = max(max(len(s) for s in (a_seeds, b_seeds, c_seeds)) + 1, variations + 1)
+    rows = []
+    for z, mean in zip(zs, means, strict=True):
+        rows.append(np.concatenate([z, mean[None]]))
+    rows.append(np.concatenate([result[None], variants]).astype(np.float32))
+    blank = None
+    cells = []
+    for row in rows:
+        images = gen.images(row)
+        if blank is None:
+            blank = np.zeros_like(images[0])
+        cells.extend(list(images) + [blank] * (cols - len(images)))
+    tile = make_tile(np.stack(cells), rows=len(rows), cols=cols)
+    return {"arithmetic.png": encode_png(tile)}
+
+
+def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
+    """Writes all files into a temporary folder, then moves them into `out`."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out!r} exists and is not a folder.")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise UserError(f"Cannot write to {out!r}: folder {parent!r} does not exist.")
+    tmp = temp_dir_beside(os.path.abspath(out))
+    try:
+        os.makedirs(tmp)
+        for name, data in files.items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(data)
+        os.makedirs(out, exist_ok=True)
+        written = []
+        for name in files:
+            target = os.path.join(out, name)
+            os.replace(os.path.join(tmp, name), target)
+            written.append(target)
+        return written
+    except OSError as e:
+        raise UserError(f"Cannot write to {out!r}: {e.strerror or e}.") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _int_list(name, text) -> list[int]:
+    if isinstance(text, (list, tuple)):
+        text = ",".join(str(t) for t in text)
+    try:
+        return [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError as e:
+        raise UserError(f"--{name} must be integers separated by commas, got {text!r}.") from e
+
+
+def run(flag_values) -> list[str]:
+    f = flag_values
+    if f.mode not in MODES:
+        raise UserError(f"Unknown --mode {f.mode!r}. Expected one of {list(MODES)}.")
+    if not f.model:
+        raise UserError("--model is required (an export folder or a workdir).")
+    if not f.out:
+        raise UserError("--out is required (the folder to write images into).")
+    if f.truncation is not None and not 0.0 < f.truncation <= 2.0:
+        raise UserError(f"--truncation must be in (0, 2], got {f.truncation}.")
+    gen = LoadedGenerator(f.model)
+    if f.mode == "sample":
+        files = sample(gen, num=f.num, seed=f.seed, truncation=f.truncation, tile=f.tile,
+                       individual=f.individual)
+    elif f.mode == "interpolate":
+        files = interpolate(gen, seeds=_int_list("seeds", f.seeds), frames=f.frames,
+                            method=f.method, truncation=f.truncation)
+    else:
+        files = arithmetic(gen, a_seeds=_int_list("a_seeds", f.a_seeds),
+                           b_seeds=_int_list("b_seeds", f.b_seeds),
+                           c_seeds=_int_list("c_seeds", f.c_seeds),
+                           variations=f.variations, seed=f.seed, truncation=f.truncation)
+    if not files:
+        raise UserError("Nothing to write: pass --tile or --individual.")
+    return write_outputs(files, f.out)
+
+
+def main(argv=None):
+    import sys
+
+    from absl import app
+
+    from dcgan_tf.cli import fail, parse_flags_or_fail
+    from dcgan_tf.flags import define_generate_flags
+
+    program = "dcgan_tf.generate"
+    flag_values = define_generate_flags()
+    argv = parse_flags_or_fail(program, argv or sys.argv)
+
+    def _main(args):
+        if len(args) > 1:
+            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
+        try:
+            for path in run(flag_values):
+                print(f"Wrote {path}.")
+        except UserError as e:
+            fail(program, str(e))
+
+    app.run(_main, argv=argv, flags_parser=lambda a: a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The generation tool and the report command: outputs, determinism by seed, bad input."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from conftest import SMALL
+from PIL import Image
+
+from dcgan_tf import generate as G
+from dcgan_tf.errors import UserError
+from dcgan_tf.export import export_generator
+from dcgan_tf.models import build_models
+from dcgan_tf.report import read_metrics, smooth, write_animation, write_loss_plot
+from dcgan_tf.tiles import write_tile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    pair = build_models("dcgan64", **SMALL["dcgan64"], latent_dim=8)
+    path = str(tmp_path_factory.mktemp("exp") / "export")
+    export_generator(pair.generator, 8, path)
+    return path
+
+
+def png(data):
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def flags(**kw):
+    base = dict(model="", out="", mode="sample", num=4, seed=0, tile=True, individual=False,
+                seeds="0,1", frames=4, method="slerp", a_seeds="", b_seeds="", c_seeds="",
+                variations=3, truncation=None)
+    return types.SimpleNamespace(**{**base, **kw})
+
+
+def test_sample_is_deterministic_by_seed(export_dir):
+    gen = G.LoadedGenerator(export_dir)
+    files = G.sample(gen, num=6, seed=10, individual=True)
+    assert set(files) == {"samples.png"} | {f"seed_{s}.png" for s in range(10, 16)}
+    assert png(files["samples.png"]).shape == (2 * 32 + 3 * 2, 3 * 32 + 4 * 2)  # 2x3 grid, grey
+    again = G.sample(gen, num=2, seed=12, individual=True, tile=False)
+    assert again["seed_12.png"] == files["seed_12.png"]  # image i depends only on its seed
+    assert files["seed_12.png"] != files["seed_13.png"]
+    np.testing.assert_array_equal(png(files["seed_11.png"]),
+                                  gen.images(gen.z_for_seeds([11]))[0, ..., 0])
+    # truncation scales z
+    np.testing.assert_allclose(gen.z_for_seeds([3], 0.5), 0.5 * gen.z_for_seeds([3]), rtol=1e-6)
+
+
+def test_interpolation_paths_and_files(export_dir):
+    gen = G.LoadedGenerator(export_dir)
+    zs = gen.z_for_seeds([1, 2, 3])
+    path = G.interpolation_path(zs, 5, "slerp")
+    assert path.shape == (9, 8)  # two legs of 5 sharing the middle point
+    np.testing.assert_allclose(path[0], zs[0], atol=1e-5)
+    np.testing.assert_allclose(path[4], zs[1], atol=1e-5)
+    np.testing.assert_allclose(path[-1], zs[2], atol=1e-5)
+    linear = G.interpolation_path(zs[:2], 5, "linear")
+    np.testing.assert_allclose(linear[2], (zs[0] + zs[1]) / 2, atol=1e-6)
+    slerp_mid = G.interpolation_path(zs[:2], 5, "slerp")[2]
+    assert np.linalg.norm(slerp_mid) > np.linalg.norm(linear[2])  # slerp keeps the radius up
+    files = G.interpolate(gen, seeds=[1, 2, 3], frames=5, method="slerp")
+    strip = png(files["interpolation_slerp.png"])
+    assert strip.shape == (32 + 2 * 2, 9 * 32 + 10 * 2)
+    gif = Image.open(io.BytesIO(files["interpolation_slerp.gif"]))
+    assert gif.n_frames == 9
+    assert G.interpolate(gen, seeds=[1, 2, 3], frames=5) == files  # deterministic
+
+
+def test_arithmetic_tile(export_dir):
+    gen = G.LoadedGenerator(export_dir)
+    files = G.arithmetic(gen, a_seeds=[1, 2, 3], b_seeds=[4, 5], c_seeds=[6], variations=5)
+    tile = png(files["arithmetic.png"])
+    assert tile.shape == (4 * 32 + 5 * 2, 6 * 32 + 7 * 2)  # rows A, B, C, result; 6 columns
+    assert G.arithmetic(gen, a_seeds=[1, 2, 3], b_seeds=[4, 5], c_seeds=[6], variations=5) == files
+
+
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        (dict(mode="draw"), "Unknown --mode 'draw'"),
+        (dict(num=0), "--num must be between 1 and 4096, got 0"),
+        (dict(num=100000), "--num must be between 1 and 4096"),
+        (dict(mode="interpolate", seeds="4"), "at least two seeds"),
+        (dict(mode="interpolate", seeds="1,x"), "must be integers separated by commas"),
+        (dict(mode="interpolate", method="cubic"), "Unknown --method 'cubic'"),
+        (dict(mode="arithmetic", a_seeds="1"), "--b_seeds needs at least one seed"),
+        (dict(truncation=-1.0), "--truncation must be in (0, 2]"),
+        (dict(tile=False), "Nothing to write"),
+    ],
+)
+def test_bad_requests_raise_one_clear_error(export_dir, tmp_path, kw, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")
+                       .replace("[", r"\[").replace("]", r"\]")):
+        G.run(flags(model=export_dir, out=str(tmp_path / "out"), **kw))
+    assert not (tmp_path / "out").exists()
+    assert os.listdir(tmp_path) == []  # nothing partial left behind
+
+
+def test_cli_writes_files_and_fails_cleanly(export_dir, tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "dcgan_tf.generate", *a], cwd=ROOT,
+                                    env=env, capture_output=True, text=True, timeout=300)
+    ok = run(f"--model={export_dir}", f"--out={tmp_path / 'o'}", "--num=3", "--individual")
+    assert ok.returncode == 0, ok.stderr
+    assert sorted(os.listdir(tmp_path / "o")) == ["samples.png", "seed_0.png", "seed_1.png",
+                                                   "seed_2.png"]
+    for args, message in [
+        ((f"--model={tmp_path}", f"--out={tmp_path / 'x'}"), "neither an export"),
+        ((f"--model={export_dir}", f"--out={tmp_path / 'no' / 'such' / 'dir'}"),
+         "does not exist"),
+        ((f"--model={export_dir}", f"--out={tmp_path / 'o'}", "--num=-1"), "--num must be"),
+    ]:
+        bad = run(*args)
+        lines = [l for l in bad.stderr.splitlines() if l.strip()]
+        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "no").exists()
+
+
+def test_report_animation_and_loss_plot(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"loss": "bce"}))
+    rng = np.random.default_rng(0)
+    for step in (10, 20, 30):
+        write_tile(str(tmp_path / "samples" / f"step_{step:08d}.png"),
+                   rng.uniform(-1, 1, (4, 8, 8, 3)), rows=2, cols=2)
+    write_tile(str(tmp_path / "samples" / "real_batch.png"), rng.uniform(-1, 1, (4, 8, 8, 3)))
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for step in range(1, 40):
+            f.write(json.dumps({"step": step, "d_loss": 1.0 + 0.01 * step, "g_loss": 2.0}) + "\n")
+        f.write('{"step": 40, "d_lo')  # a run killed mid-line
+    assert len(read_metrics(str(tmp_path))) == 39
+    gif = Image.open(write_animation(str(tmp_path)))
+    assert gif.n_frames == 3  # one frame per step tile, not the real batch
+    plot = Image.open(write_loss_plot(str(tmp_path)))
+    assert plot.format == "PNG" and plot.size[0] > 400
+    np.testing.assert_allclose(smooth([2.0, 2.0, 2.0]), [2.0, 2.0, 2.0])
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = subprocess.run([sys.executable, "-m", "dcgan_tf.report", f"--workdir={empty}"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "has no sample tiles yet" in bad.stderr
