@@ -171,7 +171,8 @@ class GAN(keras.Model):
         return keras.optimizers.LossScaleOptimizer(optimizer)
 
     def _make_trackers(self):
-        names = ["d_loss", "g_loss", "d_real", "d_fake", "d_fake_after"]
+        names = ["d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
+                 "g_grad_norm"]
         if self.loss_spec.gradient_penalty:
             names += ["gp", "grad_norm"]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -289,7 +290,7 @@ class GAN(keras.Model):
         grads = tape.gradient(scaled, d_vars)
         self.d_optimizer.apply(grads, d_vars)
         self.d_step.assign_add(1)
-        stats.update(d_loss=d_loss,
+        stats.update(d_grad_norm=self._grad_norm(grads, self.d_optimizer), d_loss=d_loss,
                      d_real=tf.reduce_mean(self.head.score(real_logits)),
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
         return stats
@@ -299,11 +300,21 @@ class GAN(keras.Model):
         g_loss = losses_lib.reduce_per_replica(self.loss_spec.g_fn(fake_logits=fake_logits))
         return g_loss, fake_logits
 
+    @staticmethod
+    def _grad_norm(grads, optimizer):
+        """Global L2 norm of the (unscaled) gradients of one update."""
+        norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads if g is not None])
+        if _is_loss_scaled(optimizer):
+            norm = norm / tf.cast(optimizer.dynamic_scale, tf.float32)
+        return norm
+
     def _g_apply(self, tape, g_loss):
+        """Applies the generator update; returns the gradient norm."""
         g_vars = self.generator.trainable_variables
         grads = tape.gradient(g_loss, g_vars)
         self.g_optimizer.apply(grads, g_vars)
         self.g_step.assign_add(1)
+        return self._grad_norm(grads, self.g_optimizer)
 
     def train_step(self, data):
         real = data[0] if isinstance(data, (tuple, list)) else data
@@ -324,7 +335,7 @@ class GAN(keras.Model):
             g_loss, fake_logits = self._g_loss(fake, sigma)
             total = g_loss + self._weight_penalty(self.generator)
             scaled = self.g_optimizer.scale_loss(total)
-        self._g_apply(g_tape, scaled)
+        g_grad_norm = self._g_apply(g_tape, scaled)
         d_fake_after = tf.reduce_mean(self.head.score(fake_logits))
 
         for _ in range(opts.g_steps - 1):
@@ -336,7 +347,8 @@ class GAN(keras.Model):
 
         self.step.assign_add(1)
         self.images_seen.assign_add(tf.cast(tf.shape(real)[0], tf.int64))
-        values = dict(d_stats, g_loss=g_loss, d_fake_after=d_fake_after)
+        values = dict(d_stats, g_loss=g_loss, d_fake_after=d_fake_after,
+                      g_grad_norm=g_grad_norm)
         mixed = _is_loss_scaled(self.d_optimizer)
         for name, tracker in self._trackers.items():
             value = tf.cast(values[name], tf.float32)

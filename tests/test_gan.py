@@ -53,11 +53,13 @@ def test_one_step_fit_every_architecture_head_and_loss(arch, loss, head):
     x = real_batch(gan, 4)
     history = gan.fit(x, batch_size=4, epochs=1, verbose=0)
     logs = {k: v[-1] for k, v in history.history.items()}
-    expected = {"d_loss", "g_loss", "d_real", "d_fake", "d_fake_after"}
+    expected = {"d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
+                "g_grad_norm"}
     if LOSSES[loss].gradient_penalty:
         expected |= {"gp", "grad_norm"}
     assert set(logs) == expected
     assert all(finite(v) for v in logs.values()), logs
+    assert logs["d_grad_norm"] > 0 and logs["g_grad_norm"] > 0
     assert int(gan.g_step.numpy()) == 1 and int(gan.d_step.numpy()) == 1
     assert int(gan.images_seen.numpy()) == 4
     assert changed(g0, gan.generator) and changed(d0, gan.discriminator)

@@ -80,7 +80,8 @@ def test_a_run_records_everything_and_exports(tmp_path):
     events.Reload()
     tags = set(events.Tags()["tensors"])
     assert {"train/d_loss", "train/g_loss", "train/d_real", "train/d_fake_after",
-            "train/g_lr", "samples/fixed_noise"} <= tags
+            "train/g_lr", "train/d_lr", "train/d_grad_norm", "train/g_grad_norm",
+            "train/img_per_s", "samples/fixed_noise"} <= tags
     assert [e.step for e in events.Tensors("train/g_loss")] == [1, 2, 3, 4, 5, 6]
     loaded = tf.saved_model.load(str(run / "export"))
     out = loaded.signatures["serving_default"](z=tf.zeros([3, 16]))
