@@ -47,3 +47,28 @@ def parse_flags_or_fail(program: str, argv):
         return flags.FLAGS(argv)
     except flags.Error as e:
         fail(program, str(e).splitlines()[0].replace("ERROR:: ", ""))
+
+
+def run_command(program: str, define_flags, body, argv=None):
+    """Runs a tool's `body(flag_values)` under absl with the project's error contract.
+
+    `define_flags()` defines the tool's flags and returns the FlagValues; `body` returns
+    the lines to print. A UserError becomes one line on stderr and exit 2.
+    """
+    from absl import app
+
+    from dcgan_tf.errors import UserError
+
+    flag_values = define_flags()
+    argv = parse_flags_or_fail(program, argv or sys.argv)
+
+    def _main(args):
+        if len(args) > 1:
+            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
+        try:
+            for line in body(flag_values):
+                print(line)
+        except UserError as e:
+            fail(program, str(e))
+
+    app.run(_main, argv=argv, flags_parser=lambda a: a)

@@ -136,33 +136,21 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
 
 
+def _export_command(flag_values):
+    from dcgan_tf.errors import UserError
+
+    if not flag_values.workdir:
+        raise UserError("--workdir is required.")
+    path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step)
+    return [f"Exported the generator to {path}."]
+
+
 def main(argv=None):
     """python -m dcgan_tf.export --workdir=DIR [--out=PATH] [--step=N]"""
-    import sys
-
-    from absl import app
-
-    from dcgan_tf.cli import fail, parse_flags_or_fail
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.cli import run_command
     from dcgan_tf.flags import define_export_flags
 
-    program = "dcgan_tf.export"
-    flag_values = define_export_flags()
-    argv = parse_flags_or_fail(program, argv or sys.argv)
-
-    def run(args):
-        if len(args) > 1:
-            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
-        if not flag_values.workdir:
-            fail(program, "--workdir is required.")
-        try:
-            path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step)
-        except UserError as e:
-            fail(program, str(e))
-        print(f"Exported the generator to {path}.")
-
-    app.run(run, argv=argv, flags_parser=lambda a: a)
-
+    run_command("dcgan_tf.export", define_export_flags, _export_command, argv)
 
 if __name__ == "__main__":
     main()

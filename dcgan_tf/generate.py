@@ -228,28 +228,12 @@ def run(flag_values) -> list[str]:
 
 
 def main(argv=None):
-    import sys
-
-    from absl import app
-
-    from dcgan_tf.cli import fail, parse_flags_or_fail
+    """python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [...]"""
+    from dcgan_tf.cli import run_command
     from dcgan_tf.flags import define_generate_flags
 
-    program = "dcgan_tf.generate"
-    flag_values = define_generate_flags()
-    argv = parse_flags_or_fail(program, argv or sys.argv)
-
-    def _main(args):
-        if len(args) > 1:
-            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
-        try:
-            for path in run(flag_values):
-                print(f"Wrote {path}.")
-        except UserError as e:
-            fail(program, str(e))
-
-    app.run(_main, argv=argv, flags_parser=lambda a: a)
-
+    run_command("dcgan_tf.generate", define_generate_flags,
+                lambda f: [f"Wrote {path}." for path in run(f)], argv)
 
 if __name__ == "__main__":
     main()

@@ -133,31 +133,18 @@ def write_report(workdir: str) -> list[str]:
     return [write_animation(workdir), write_loss_plot(workdir)]
 
 
+def _report_command(flag_values):
+    if not flag_values.workdir or not os.path.isdir(flag_values.workdir):
+        raise UserError(f"--workdir must be an existing run folder, got {flag_values.workdir!r}.")
+    return [f"Wrote {path}." for path in write_report(flag_values.workdir)]
+
+
 def main(argv=None):
-    import sys
-
-    from absl import app
-
-    from dcgan_tf.cli import fail, parse_flags_or_fail
+    """python -m dcgan_tf.report --workdir=DIR"""
+    from dcgan_tf.cli import run_command
     from dcgan_tf.flags import define_report_flags
 
-    program = "dcgan_tf.report"
-    flag_values = define_report_flags()
-    argv = parse_flags_or_fail(program, argv or sys.argv)
-
-    def run(args):
-        if len(args) > 1:
-            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
-        if not flag_values.workdir or not os.path.isdir(flag_values.workdir):
-            fail(program, f"--workdir must be an existing run folder, got {flag_values.workdir!r}.")
-        try:
-            for path in write_report(flag_values.workdir):
-                print(f"Wrote {path}.")
-        except UserError as e:
-            fail(program, str(e))
-
-    app.run(run, argv=argv, flags_parser=lambda a: a)
-
+    run_command("dcgan_tf.report", define_report_flags, _report_command, argv)
 
 if __name__ == "__main__":
     main()
