@@ -53,16 +53,25 @@ def write_animation(workdir: str, frame_ms: int = 250) -> str:
     return path
 
 
-def _maybe_mp4(workdir, frames, frame_ms):
+def _maybe_mp4(workdir, frames, frame_ms) -> str | None:
+    """Also writes progress.mp4 when imageio with an ffmpeg writer is installed (optional;
+    the GIF is the animation otherwise). Returns its path or None."""
     try:
-        import imageio.v2 as imageio  # optional: needs imageio and imageio-ffmpeg
-        tmp = os.path.join(workdir, ".progress.tmp.mp4")
+        import imageio.v2 as imageio
+    except ImportError:
+        return None
+    tmp = os.path.join(workdir, ".progress.tmp.mp4")
+    try:
         with imageio.get_writer(tmp, fps=1000.0 / frame_ms, macro_block_size=1) as writer:
             for frame in frames:
                 writer.append_data(np.asarray(frame))
-        os.replace(tmp, os.path.join(workdir, "progress.mp4"))
-    except Exception:  # no writer installed: the GIF is the animation
-        pass
+    except (ValueError, RuntimeError, OSError):  # imageio present but no ffmpeg backend
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        return None
+    path = os.path.join(workdir, "progress.mp4")
+    os.replace(tmp, path)
+    return path
 
 
 def read_metrics(workdir: str) -> list[dict]:

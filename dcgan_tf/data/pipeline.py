@@ -128,9 +128,9 @@ def open_source(data: str, prep: Preprocess, *, tfds_split="train", tfds_data_di
         source = _npz_source(data, prep)
     else:
         source = _file_source(data, prep)
-    if cache and materialize(source):
-        pass  # decoded once, held in memory, permuted statelessly per epoch
-    elif not source.exact_count:  # count what really decodes
+    # In memory when it fits: decoded once, permuted statelessly per epoch.
+    in_memory = cache and materialize(source)
+    if not in_memory and not source.exact_count:  # count what really decodes
         source.exact_count = True
         source.num_examples = int(source.dataset.reduce(np.int64(0), lambda n, _: n + 1))
     if source.num_examples == 0:
