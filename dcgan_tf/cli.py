@@ -53,11 +53,12 @@ def run_command(program: str, define_flags, body, argv=None):
     """Runs a tool's `body(flag_values)` under absl with the project's error contract.
 
     `define_flags()` defines the tool's flags and returns the FlagValues; `body` returns
-    the lines to print. A UserError becomes one line on stderr and exit 2.
+    the lines to print. A UserError becomes one line on stderr and exit 2; a
+    DivergenceError (training stopped on NaN/inf) one line and exit 1.
     """
     from absl import app
 
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.errors import DivergenceError, UserError
 
     flag_values = define_flags()
     argv = parse_flags_or_fail(program, argv or sys.argv)
@@ -70,5 +71,7 @@ def run_command(program: str, define_flags, body, argv=None):
                 print(line)
         except UserError as e:
             fail(program, str(e))
+        except DivergenceError as e:
+            fail(program, str(e), code=1)
 
     app.run(_main, argv=argv, flags_parser=lambda a: a)
