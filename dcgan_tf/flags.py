@@ -188,3 +188,69 @@ def flagfile_text(config: Config) -> str:
         else:
             lines.append(f"--{key}={value}")
     return "\n".join(lines) + "\n"
+
+
+def define_build_flags():
+    """Flags of `python -m dcgan_tf.data.build`; returns the FlagValues holding them."""
+    if "crop" in flags.FLAGS:
+        return flags.FLAGS
+    flags.DEFINE_string("source", "", "A folder of images (recursive), an .npz with 'images' "
+                                      "(and 'labels', 'label_names'), or tfds:NAME.")
+    flags.DEFINE_string("out", "", "Folder to write the TFRecord shards and metadata.json into.")
+    flags.DEFINE_list("size", ["64"], "Output size in pixels (square); several, e.g. "
+                                      "4,8,16,32,64, write one subfolder per size.")
+    flags.DEFINE_integer("channels", 3, "1 (grayscale) or 3 (RGB).")
+    flags.DEFINE_string("crop", "center", "none, center, resize_then_center, face, cat_face "
+                                          "or boxes.")
+    flags.DEFINE_integer("load_size", 0, "resize_then_center: resize to this first "
+                                         "(source 000: 256 for --size=64).")
+    flags.DEFINE_string("small", "skip", "Crops smaller than the size: skip or upscale.")
+    flags.DEFINE_string("format", "jpeg", "Encoding of image_raw: jpeg or png.")
+    flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality, 1-100.")
+    flags.DEFINE_list("background", ["255", "255", "255"],
+                      "R,G,B that transparent pixels and crops past the border get.")
+    flags.DEFINE_boolean("class_subfolders", False, "First-level subfolders are classes: "
+                                                    "integer labels and a saved label map.")
+    flags.DEFINE_boolean("dedup", False, "Drop files whose bytes repeat an earlier file.")
+    flags.DEFINE_float("face_margin", 0.25, "face/cat_face: margin on each side, as a "
+                                            "fraction of the detected face size.")
+    flags.DEFINE_integer("min_face_size", 40, "face/cat_face: smallest face in source pixels.")
+    flags.DEFINE_integer("max_faces", 1, "face/cat_face: most faces taken from one photo.")
+    flags.DEFINE_float("min_confidence", 0.95, "face: smallest MTCNN confidence accepted.")
+    flags.DEFINE_string("on_no_face", "skip", "face/cat_face with nothing found: skip the "
+                                              "photo or take its centre square.")
+    flags.DEFINE_integer("detect_max_side", 1024, "Detect on a copy no larger than this.")
+    flags.DEFINE_string("boxes", "", "boxes: CSV of file,x,y,w,h (files relative to --source).")
+    if "tfds_split" not in flags.FLAGS:
+        flags.DEFINE_string("tfds_split", "train", "tfds split to read.")
+    if "tfds_data_dir" not in flags.FLAGS:
+        flags.DEFINE_string("tfds_data_dir", "", "tfds data folder (default ~/tensorflow_datasets).")
+    flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about 1,024 records each.")
+    flags.DEFINE_integer("workers", 0, "Threads decoding and cropping; 0: one per core.")
+    flags.DEFINE_boolean("overwrite", False, "Replace a different dataset already in --out.")
+    return flags.FLAGS
+
+
+def _int_list(name: str, values) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        from dcgan_tf.errors import UserError
+        raise UserError(f"--{name} must be integers separated by commas, "
+                        f"got {','.join(values)!r}.") from None
+
+
+def build_options_from_flags(fv=None):
+    from dcgan_tf.data.build import BuildOptions
+
+    fv = fv or flags.FLAGS
+    return BuildOptions(
+        source=fv.source, out=fv.out, sizes=_int_list("size", fv.size), channels=fv.channels,
+        crop=fv.crop, load_size=fv.load_size, small=fv.small, format=fv.format,
+        jpeg_quality=fv.jpeg_quality, background=_int_list("background", fv.background),
+        class_subfolders=fv.class_subfolders, dedup=fv.dedup, face_margin=fv.face_margin,
+        min_face_size=fv.min_face_size, max_faces=fv.max_faces,
+        min_confidence=fv.min_confidence, on_no_face=fv.on_no_face,
+        detect_max_side=fv.detect_max_side, boxes=fv.boxes, split=fv.tfds_split,
+        tfds_data_dir=fv.tfds_data_dir, num_shards=fv.num_shards, workers=fv.workers,
+        overwrite=fv.overwrite)

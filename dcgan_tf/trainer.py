@@ -214,8 +214,9 @@ def run(config: Config, *, out=None) -> RunResult:
     else:
         print(f"Training {config.model} at {config.resolution}x{config.resolution} on "
               f"{source.num_examples} images from {source.name!r}: steps {step} -> {total} "
-              f"({steps_per_epoch} steps per epoch, {real_per_step} real images per step).",
-              file=out)
+              f"({steps_per_epoch} steps per epoch, {real_per_step} real images per step)."
+              + (f" {source.skipped} records/files could not be decoded and were skipped."
+                 if source.skipped else ""), file=out)
         stopper.install()
         try:
             _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper,

@@ -50,6 +50,7 @@ class Source:
     has_labels: bool = False
     arrays: tuple | None = None  # (uint8 images, labels or None) once materialized
     exact_count: bool = True  # False: num_examples is an upper bound (undecoded files)
+    skipped: int = 0  # records/files that failed to decode or parse (counted, then dropped)
 
 
 # ---------------------------------------------------------------------- pixel work
@@ -129,10 +130,13 @@ def open_source(data: str, prep: Preprocess, *, tfds_split="train", tfds_data_di
     else:
         source = _file_source(data, prep)
     # In memory when it fits: decoded once, permuted statelessly per epoch.
+    listed, exact = source.num_examples, source.exact_count
     in_memory = cache and materialize(source)
-    if not in_memory and not source.exact_count:  # count what really decodes
-        source.exact_count = True
+    if not in_memory and not exact:  # count what really decodes
         source.num_examples = int(source.dataset.reduce(np.int64(0), lambda n, _: n + 1))
+    if not exact:
+        source.exact_count = True
+        source.skipped = max(listed - source.num_examples, 0)
     if source.num_examples == 0:
         raise UserError(f"No usable images in {data!r}.")
     return source
@@ -174,7 +178,10 @@ def _npz_source(path: str, prep: Preprocess) -> Source:
     return Source(path, ds, len(images), has_labels=labels is not None)
 
 
-def _tfds_source(name, prep, split, data_dir) -> Source:
+def tfds_builder(name: str, data_dir: str = ""):
+    """A prepared tfds builder for `name`, downloading it when needed and possible.
+
+    Offline, says so in one sentence at once (tfds itself retries for minutes)."""
     import tensorflow_datasets as tfds
 
     try:
@@ -184,9 +191,8 @@ def _tfds_source(name, prep, split, data_dir) -> Source:
     if not _tfds_prepared(builder):
         where = data_dir or "~/tensorflow_datasets"
         advice = ("run once with internet, or point --tfds_data_dir at a prepared copy, or "
-                  "pass --data=FOLDER of images or TFRecords instead.")
+                  "use a folder of images or TFRecords instead.")
         if not can_reach(TFDS_PROBE_HOST):
-            # tfds would retry for minutes before failing; say it at once.
             raise UserError(f"tfds dataset {name!r} is not in {where} and needs a download, "
                             f"but this machine cannot reach the internet; {advice}")
         try:
@@ -194,6 +200,11 @@ def _tfds_source(name, prep, split, data_dir) -> Source:
         except Exception as e:
             raise UserError(f"tfds dataset {name!r} is not in {where} and downloading it "
                             f"failed ({type(e).__name__}: {str(e)[:120]}); {advice}") from e
+    return builder
+
+
+def _tfds_source(name, prep, split, data_dir) -> Source:
+    builder = tfds_builder(name, data_dir)
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
         count = builder.info.splits[split].num_examples
@@ -235,6 +246,7 @@ def _tfds_prepared(builder) -> bool:
 
 
 def _file_source(data: str, prep: Preprocess) -> Source:
+    data = _pick_resolution_dir(data, prep.resolution)
     records = _tfrecord_files(data)
     if records:
         return _tfrecord_source(data, records, prep)
@@ -258,6 +270,23 @@ def _file_source(data: str, prep: Preprocess) -> Source:
         return Source(data, ds, len(files), exact_count=False)
     raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
                     "of images nor TFRecord files.")
+
+
+def _pick_resolution_dir(data: str, resolution: int) -> str:
+    """A multi-size build (dcgan_tf.data.build --size=32,64,...) keeps one subfolder per
+    size: take the model's size, else the smallest larger one, else the largest."""
+    meta_path = os.path.join(data, "metadata.json")
+    if not os.path.isdir(data) or not os.path.isfile(meta_path):
+        return data
+    try:
+        with open(meta_path) as f:
+            sizes = [int(s) for s in json.load(f).get("resolutions") or []]
+    except (OSError, ValueError, TypeError):
+        return data
+    if not sizes:
+        return data
+    larger = [s for s in sizes if s >= resolution]
+    return os.path.join(data, str(min(larger) if larger else max(sizes)))
 
 
 def _tfrecord_files(data: str) -> list[str]:

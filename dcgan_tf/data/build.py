@@ -1,0 +1,500 @@
+"""Turns a folder of photos (or a tfds dataset, or an .npz) into sharded TFRecords.
+
+    python -m dcgan_tf.data.build --source=PHOTOS --out=DATA --size=64 --crop=cat_face
+    python -m dcgan_tf.train --flagfile=configs/cat64.cfg --data=DATA --workdir=runs/cat
+
+Every photo is decoded (EXIF orientation, any mode -> 1 or 3 channels), cropped by the
+chosen crop (dcgan_tf.data.crops), resized to each requested size and encoded; decoding,
+detection and encoding run on a thread pool (PIL and TensorFlow release the GIL) in input
+order, so the same input gives the same records. Files that cannot be used are reported
+in metadata.json by reason; the build fails (exit 2) only when nothing usable was found or
+when --out holds something else.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+
+from dcgan_tf.data import crops as crops_lib
+from dcgan_tf.data import images as images_lib
+from dcgan_tf.data import records
+from dcgan_tf.errors import UserError
+
+RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
+MAX_AUTO_SHARDS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    source: str
+    out: str
+    sizes: tuple[int, ...] = (64,)
+    channels: int = 3
+    crop: str = "center"
+    load_size: int = 0
+    small: str = "skip"  # skip | upscale
+    format: str = "jpeg"  # jpeg | png
+    jpeg_quality: int = 95
+    background: tuple[int, int, int] = (255, 255, 255)
+    class_subfolders: bool = False
+    dedup: bool = False
+    face_margin: float = 0.25
+    min_face_size: int = 40
+    max_faces: int = 1
+    min_confidence: float = 0.95
+    on_no_face: str = "skip"  # skip | center
+    detect_max_side: int = 1024
+    boxes: str = ""
+    split: str = "train"
+    tfds_data_dir: str = ""
+    num_shards: int = 0  # 0: about RECORDS_PER_SHARD records per shard
+    workers: int = 0  # 0: one per CPU core
+    overwrite: bool = False
+
+    def validate(self) -> None:
+        def need(ok, message):
+            if not ok:
+                raise UserError(message)
+
+        need(self.source, "--source is empty: name a folder of images, an .npz file or "
+                          "tfds:NAME.")
+        need(self.out, "--out is empty: name the folder to write the TFRecords into.")
+        need(len(self.sizes) > 0 and all(2 <= s <= 4096 for s in self.sizes),
+             f"--size must be one or more sizes in [2, 4096], got {list(self.sizes)}.")
+        need(len(set(self.sizes)) == len(self.sizes), f"--size repeats a size: {list(self.sizes)}.")
+        need(self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}.")
+        need(self.crop in crops_lib.CROPS, f"Unknown crop {self.crop!r}. Expected one of "
+                                           f"{crops_lib.CROPS.names()}.")
+        need(self.small in ("skip", "upscale"), f"--small must be skip or upscale, got "
+                                                f"{self.small!r}.")
+        need(self.format in ("jpeg", "png"), f"--format must be jpeg or png, got {self.format!r}.")
+        need(1 <= self.jpeg_quality <= 100, f"--jpeg_quality must be in [1, 100], got "
+                                            f"{self.jpeg_quality}.")
+        need(len(self.background) == 3 and all(0 <= v <= 255 for v in self.background),
+             f"--background must be R,G,B in [0, 255], got {list(self.background)}.")
+        need(0 <= self.face_margin <= 2, f"--face_margin must be in [0, 2], got "
+                                         f"{self.face_margin}.")
+        need(self.max_faces >= 1, f"--max_faces must be at least 1, got {self.max_faces}.")
+        need(0 <= self.min_confidence <= 1, f"--min_confidence must be in [0, 1], got "
+                                            f"{self.min_confidence}.")
+        need(self.on_no_face in ("skip", "center"), f"--on_no_face must be skip or center, "
+                                                    f"got {self.on_no_face!r}.")
+        need(self.num_shards >= 0, f"--num_shards must be >= 0, got {self.num_shards}.")
+        need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}.")
+        if not self.source.startswith("tfds:"):
+            src, out = os.path.abspath(self.source), os.path.abspath(self.out)
+            need(out != src and not out.startswith(src + os.sep),
+                 f"--out ({self.out}) must not be inside --source ({self.source}).")
+
+    def identity(self) -> dict:
+        """What decides the records: everything except where they go and how fast."""
+        ident = dataclasses.asdict(self)
+        for key in ("out", "workers", "overwrite"):
+            ident.pop(key)
+        if not self.source.startswith("tfds:"):
+            ident["source"] = os.path.abspath(self.source)
+        return json.loads(json.dumps(ident))
+
+
+@dataclasses.dataclass
+class Item:
+    key: str  # stable id: relative posix path, or NAME#index
+    label: int | None = None
+    path: str | None = None
+    array: np.ndarray | None = None
+
+
+@dataclasses.dataclass
+class Result:
+    item: Item
+    digest: str | None = None
+    crops: list = dataclasses.field(default_factory=list)  # [(index, {size: bytes}, box)]
+    reason: str | None = None
+    detail: str = ""
+    notes: list = dataclasses.field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- sources
+
+
+def list_items(opts: BuildOptions):
+    """-> (items, label_names or None, skipped [(key, reason, detail)])."""
+    if opts.source.startswith("tfds:"):
+        return _tfds_items(opts)
+    if opts.source.endswith(".npz"):
+        return _npz_items(opts.source)
+    if not os.path.isdir(opts.source):
+        raise UserError(f"--source {opts.source!r} is not a folder, an .npz file or tfds:NAME.")
+    return _folder_items(opts)
+
+
+def _folder_items(opts: BuildOptions):
+    root = opts.source
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            files.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    items, skipped = [], []
+    class_names = sorted({f.split("/")[0] for f in files if "/" in f}) if opts.class_subfolders else []
+    if opts.class_subfolders and not class_names:
+        raise UserError(f"--class_subfolders: {root!r} has no subfolders to take labels from.")
+    for rel in files:
+        if not rel.lower().endswith(images_lib.IMAGE_EXTENSIONS):
+            skipped.append((rel, "not an image file name", ""))
+            continue
+        label = None
+        if opts.class_subfolders:
+            if "/" not in rel:
+                skipped.append((rel, "not in a class subfolder", ""))
+                continue
+            label = class_names.index(rel.split("/")[0])
+        items.append(Item(rel, label, path=os.path.join(root, rel)))
+    if not items and not skipped:
+        raise UserError(f"--source folder {root!r} is empty.")
+    return items, (class_names or None), skipped
+
+
+def _uint8(images: np.ndarray) -> np.ndarray:
+    if images.dtype == np.uint8:
+        return images
+    images = images.astype(np.float32)
+    if images.size and images.max() <= 1.0:
+        images = images * 255.0
+    return np.clip(np.round(images), 0, 255).astype(np.uint8)
+
+
+def _npz_items(path: str):
+    if not os.path.isfile(path):
+        raise UserError(f"--source file {path!r} does not exist.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "images" not in npz:
+                raise UserError(f"{path!r} has no array named 'images' (has {list(npz)}).")
+            images = npz["images"]
+            labels = npz["labels"] if "labels" in npz else None
+            names = [str(n) for n in npz["label_names"]] if "label_names" in npz else None
+    except (OSError, ValueError) as e:
+        raise UserError(f"Cannot read {path!r} as a numpy .npz file: {e}") from e
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise UserError(f"'images' in {path!r} must be [N, H, W, C] with C in 1, 3 or 4, got "
+                        f"shape {images.shape}.")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1)
+        if len(labels) != len(images):
+            raise UserError(f"{path!r}: {len(labels)} labels for {len(images)} images.")
+        if names is None:
+            names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
+    images = _uint8(images)
+    stem = os.path.basename(path)
+    items = [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])
+             for i in range(len(images))]
+    return items, names, []
+
+
+def _tfds_items(opts: BuildOptions):
+    import tensorflow_datasets as tfds
+
+    from dcgan_tf.data.pipeline import tfds_builder
+
+    name = opts.source[len("tfds:"):]
+    builder = tfds_builder(name, opts.tfds_data_dir)
+    try:
+        ds = builder.as_dataset(split=opts.split, shuffle_files=False)
+    except (KeyError, ValueError) as e:
+        raise UserError(f"tfds dataset {name!r} has no split {opts.split!r}; it has "
+                        f"{sorted(builder.info.splits)}.") from e
+    features = builder.info.features
+    image_key = "image" if "image" in features else next(iter(features.keys()))
+    names = list(features["label"].names) if "label" in features and hasattr(
+        features["label"], "names") else None
+    items = []
+    for i, ex in enumerate(tfds.as_numpy(ds)):
+        label = int(ex["label"]) if names is not None else None
+        items.append(Item(f"tfds:{name}/{opts.split}#{i}", label, array=_uint8(ex[image_key])))
+    return items, names, []
+
+
+# ---------------------------------------------------------------------- one item
+
+
+class Processor:
+    def __init__(self, opts: BuildOptions, crop: crops_lib.Crop):
+        self.opts = opts
+        self.crop = crop
+        self.decode_channels = 3 if crop.needs_rgb else opts.channels
+
+    def __call__(self, item: Item) -> Result:
+        result = Result(item)
+        try:
+            self._process(item, result)
+        except images_lib.BadImage as e:
+            result.reason, result.detail = e.reason, e.detail
+        except crops_lib.NoRegion as e:
+            result.reason = str(e)
+        return result
+
+    def _process(self, item: Item, result: Result) -> None:
+        opts = self.opts
+        if item.array is not None:
+            raw = item.array
+            if opts.dedup:
+                result.digest = hashlib.sha256(
+                    repr(raw.shape).encode() + raw.tobytes()).hexdigest()
+            from PIL import Image
+
+            pil = Image.fromarray(raw[:, :, 0] if raw.shape[-1] == 1 else raw)
+            array = images_lib.to_array(pil, self.decode_channels, opts.background)
+        else:
+            try:
+                with open(item.path, "rb") as f:
+                    data = f.read()
+            except OSError as e:
+                raise images_lib.BadImage("unreadable", e.strerror or str(e)) from None
+            if opts.dedup:
+                result.digest = hashlib.sha256(data).hexdigest()
+            array, result.notes = images_lib.load_image(data, self.decode_channels,
+                                                        opts.background)
+        regions = self.crop.regions(array, item.key)
+        if self.decode_channels != opts.channels:  # detected in colour, stored in gray
+            from PIL import Image
+
+            array = images_lib.to_array(Image.fromarray(array), opts.channels)
+        biggest = max(opts.sizes)
+        too_small = 0
+        for index, region in enumerate(regions):
+            if region.side < biggest and opts.small == "skip":
+                too_small += 1
+                continue
+            patch = crops_lib.cut(array, region, opts.background)
+            encoded = {}
+            for size in opts.sizes:
+                pixels = images_lib.resize_square(patch, size)
+                encoded[size] = images_lib.encode(pixels, opts.format, opts.jpeg_quality)
+            box = (region.x, region.y, region.w, region.h)
+            result.crops.append((index, encoded, box))
+        if not result.crops and too_small:
+            what = "image" if self.opts.crop in ("none", "center") else "crop"
+            raise images_lib.BadImage(f"smaller than {biggest} px",
+                                      f"{what} of {int(min(r.side for r in regions))} px; "
+                                      "--small=upscale keeps it")
+
+
+# ---------------------------------------------------------------------- the build
+
+
+def check_output(opts: BuildOptions) -> dict | None:
+    """Refuses to clobber; returns the metadata of a dataset that may be replaced."""
+    out = opts.out
+    if not os.path.exists(out):
+        return None
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out!r} exists and is not a folder.")
+    entries = [e for e in os.listdir(out) if not records.is_temp_leftover(e)]
+    if not entries:
+        return None
+    meta = records.read_metadata(out)
+    if meta is not None and meta.get("options") == opts.identity():
+        return meta  # the same build again: replace it
+    if opts.overwrite:
+        return meta or {}
+    what = "a different dataset" if meta is not None else f"{len(entries)} other file(s)"
+    raise UserError(f"--out {out!r} already holds {what}; choose another folder or pass "
+                    "--overwrite to replace it.")
+
+
+def _remove_old(out: str, meta: dict | None, keep: set[str]) -> None:
+    """Removes the previous dataset's files (and any shard-named files) not in `keep`."""
+    names = set(records.dataset_files(out, meta))
+    names |= {n for n in os.listdir(out) if n.startswith(records.SHARD_PREFIX + "-")
+              and n.endswith(".tfrecord")}
+    for name in sorted(names - keep):
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def _clean_temp_leftovers(folder: str) -> None:
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if records.is_temp_leftover(name) and os.path.isfile(path):
+            os.remove(path)
+        elif os.path.isdir(path) and name.isdigit():
+            _clean_temp_leftovers(path)
+
+
+def auto_shards(num_items: int) -> int:
+    return max(1, min(MAX_AUTO_SHARDS, math.ceil(num_items / RECORDS_PER_SHARD)))
+
+
+def ordered_map(fn, items, workers: int):
+    """fn over items on a thread pool, results in input order, at most 4*workers in flight."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        window = collections.deque()
+        for item in items:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 4 * workers:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+def build(opts: BuildOptions, progress: bool = True) -> dict:
+    """Runs the build; returns the metadata written (raises UserError on fatal input)."""
+    opts.validate()
+    old_meta = check_output(opts)
+    crop = crops_lib.make_crop(opts.crop, crops_lib.CropOptions(
+        size=max(opts.sizes), load_size=opts.load_size, face_margin=opts.face_margin,
+        min_face_size=opts.min_face_size, max_faces=opts.max_faces,
+        min_confidence=opts.min_confidence, on_no_face=opts.on_no_face,
+        detect_max_side=opts.detect_max_side, boxes=opts.boxes,
+        source_root=opts.source if os.path.isdir(opts.source) else ""))
+    items, label_names, skipped = list_items(opts)
+    num_shards = opts.num_shards or auto_shards(len(items))
+    multi = len(opts.sizes) > 1
+    folders = {s: os.path.join(opts.out, str(s)) if multi else opts.out for s in opts.sizes}
+    _clean_temp_leftovers(opts.out)
+    shard_sets = {s: records.ShardSet(folders[s], num_shards) for s in opts.sizes}
+
+    seen: dict[str, str] = {}
+    notes: list[dict] = []
+    label_counts = collections.Counter()
+    sources_written = 0
+    bar = None
+    if progress and items:
+        from keras.utils import Progbar
+
+        bar = Progbar(len(items), unit_name="file")
+    processor = Processor(opts, crop)
+    workers = opts.workers or os.cpu_count() or 1
+    try:
+        for done, result in enumerate(ordered_map(processor, items, workers), start=1):
+            key = result.item.key
+            if result.reason is None and result.digest is not None:
+                if result.digest in seen:
+                    result.reason, result.detail = "duplicate", f"same bytes as {seen[result.digest]}"
+                    result.crops = []
+                else:
+                    seen[result.digest] = key
+            if result.reason is not None:
+                skipped.append((key, result.reason, result.detail))
+            else:
+                sources_written += 1
+                for note in result.notes:
+                    notes.append({"file": key, "note": note})
+                for crop_index, encoded, box in result.crops:
+                    for size, data in encoded.items():
+                        shape = (size, size, opts.channels)
+                        shard_sets[size].write(records.make_example(
+                            data, shape, result.item.label, key, crop_index, box))
+                    if result.item.label is not None:
+                        label_counts[result.item.label] += 1
+            if bar is not None:
+                bar.update(done)
+        written = shard_sets[opts.sizes[0]].written
+        if written == 0:
+            raise UserError(_nothing_usable(opts, len(items), skipped))
+    except BaseException:
+        for shard_set in shard_sets.values():
+            shard_set.abort()
+        raise
+
+    by_reason = collections.Counter(reason for _, reason, _ in skipped)
+    base = {
+        "format": records.FORMAT,
+        "source": opts.source,
+        "found": len(items) + sum(1 for _, r, _ in skipped if r in _LISTING_REASONS),
+        "image_files": len(items),
+        "sources_written": sources_written,
+        "count": written,
+        "channels": opts.channels,
+        "encoding": opts.format,
+        "label_names": label_names,
+        "label_counts": ({label_names[k] if label_names and k < len(label_names) else str(k): v
+                          for k, v in sorted(label_counts.items())} if label_names else None),
+        "skipped_by_reason": dict(sorted(by_reason.items())),
+        "skipped": [{"file": k, "reason": r, **({"detail": d} if d else {})}
+                    for k, r, d in skipped],
+        "notes": notes,
+        "options": opts.identity(),
+    }
+    # Replace: old files out, new shards renamed in, metadata last (atomically).
+    from dcgan_tf.io_utils import atomic_write_text
+
+    keep = {records.METADATA}
+    metas = {}
+    for size in opts.sizes:
+        meta = dict(base, size=size, height=size, width=size)
+        meta["shards"] = shard_sets[size].commit()
+        metas[size] = meta
+        keep |= {s["file"] for s in meta["shards"]} if not multi else {str(size)}
+    if old_meta is not None:
+        _remove_old(opts.out, old_meta, keep)
+    for size in opts.sizes:
+        if multi:
+            _remove_old(folders[size], records.read_metadata(folders[size]),
+                        {records.METADATA} | {s["file"] for s in metas[size]["shards"]})
+        atomic_write_text(os.path.join(folders[size], records.METADATA),
+                          json.dumps(metas[size], indent=1) + "\n")
+    if multi:
+        top = dict(base, resolutions=list(opts.sizes),
+                   resolution_dirs=[str(s) for s in opts.sizes], shards=[])
+        atomic_write_text(os.path.join(opts.out, records.METADATA), json.dumps(top, indent=1) + "\n")
+        return top
+    return metas[opts.sizes[0]]
+
+
+_LISTING_REASONS = ("not an image file name", "not in a class subfolder")
+
+
+def _nothing_usable(opts, num_items, skipped) -> str:
+    by_reason = collections.Counter(reason for _, reason, _ in skipped)
+    why = ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())) or "no files"
+    return (f"Nothing usable in {opts.source!r}: {num_items} image file(s), 0 written "
+            f"(skipped: {why}); nothing was written to {opts.out!r}.")
+
+
+def summary(meta: dict, out: str) -> str:
+    sizes = meta.get("resolutions") or [meta["size"]]
+    size_text = ", ".join(f"{s}x{s}" for s in sizes)
+    shards = len(meta["shards"]) if meta.get("shards") else "per-size"
+    skipped = sum(meta["skipped_by_reason"].values())
+    reasons = ", ".join(f"{r} {n}" for r, n in meta["skipped_by_reason"].items())
+    text = (f"Found {meta['found']} files: wrote {meta['count']} records "
+            f"({size_text}, {meta['channels']} channel(s), {meta['encoding']}, {shards} shard(s)) "
+            f"from {meta['sources_written']} sources to {out}; skipped {skipped}")
+    return text + (f" ({reasons})." if reasons else ".")
+
+
+def main(argv=None):
+    from dcgan_tf.cli import run_command
+    from dcgan_tf.flags import build_options_from_flags, define_build_flags
+
+    def body(fv):
+        opts = build_options_from_flags(fv)
+        meta = build(opts)
+        return [summary(meta, opts.out)]
+
+    run_command("dcgan_tf.data.build", define_build_flags, body, argv)
+
+
+if __name__ == "__main__":
+    main()
