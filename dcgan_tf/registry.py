@@ -48,6 +48,9 @@ class Registry(Mapping[str, T], Generic[T]):
     def __getitem__(self, name: str) -> T:
         return self.get(name)
 
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and name in self._entries
+
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._entries))
 

@@ -422,8 +422,10 @@ def test_reads_foreign_image_raw_records(tmp_path):
 
 
 def run_build(*args, timeout=300):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # as a user runs it (conftest sets it to 2)
     return subprocess.run([sys.executable, "-m", "dcgan_tf.data.build", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env)
 
 
 def test_cli_summary_and_bad_input(photo_tree, tmp_path):

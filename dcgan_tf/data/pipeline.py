@@ -266,7 +266,7 @@ def _file_source(data: str, prep: Preprocess) -> Source:
             return to_model_range(image, prep)
 
         ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=AUTOTUNE)
-        ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+        ds = ds.ignore_errors(log_warning=True)
         return Source(data, ds, len(files), exact_count=False)
     raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
                     "of images nor TFRecord files.")
@@ -328,7 +328,7 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                              num_parallel_calls=AUTOTUNE, deterministic=True)
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
-    ds = ds.apply(tf.data.experimental.ignore_errors(log_warning=True))
+    ds = ds.ignore_errors(log_warning=True)
     if count <= 0:  # no metadata: count records (cheap, nothing is decoded)
         count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
     return Source(data, ds, count, has_labels, exact_count=False)
