@@ -154,11 +154,15 @@ class SampleTiles(keras.callbacks.Callback):
     """Fixed-noise sample tiles as PNG every `every` steps (and by `write_now`), plus a
     TensorBoard image summary of the same tile."""
 
-    def __init__(self, fixed_z, folder: str, every: int, grid: int, writer=None):
+    def __init__(self, fixed_z, folder: str, every: int, grid: int, writer=None,
+                 fixed_labels=None, row_names=None):
         super().__init__()
         self.fixed_z = fixed_z
+        self.fixed_labels = fixed_labels  # conditional: one class per row
+        self.row_names = row_names
         self.folder = folder
         self.interval = Interval(every)
+        self.rows = len(row_names) if row_names is not None else grid
         self.grid = grid
         self.writer = writer
         self._last = None
@@ -168,12 +172,14 @@ class SampleTiles(keras.callbacks.Callback):
         if step == self._last:
             return None
         self._last = step
-        images = self.model.generate(self.fixed_z, training=False).numpy()
+        images = self.model.generate(self.fixed_z, self.fixed_labels, training=False).numpy()
         path = os.path.join(self.folder, f"step_{step:08d}.png")
-        tile = write_tile(path, images, rows=self.grid, cols=self.grid)
+        tile = write_tile(path, images, rows=self.rows, cols=self.grid,
+                          row_names=self.row_names)
         if self.writer is not None:
+            name = "samples/by_class" if self.row_names is not None else "samples/fixed_noise"
             with self.writer.as_default(step=step):
-                tf.summary.image("samples/fixed_noise", tile[None], max_outputs=1)
+                tf.summary.image(name, tile[None], max_outputs=1)
         return path
 
     def on_train_batch_end(self, batch, logs=None):

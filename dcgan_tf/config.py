@@ -20,7 +20,8 @@ ON_DIVERGENCE = ("stop", "retry")
 
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
 IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
-                   "g_preset", "g_depths", "d_depths", "bn_affine")
+                   "g_preset", "g_depths", "d_depths", "bn_affine", "num_classes",
+                   "d_conditioning")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Config:
     g_depths: tuple[int, ...] | None = None
     d_depths: tuple[int, ...] | None = None
     bn_affine: bool | None = None
+    num_classes: int = 0  # > 0: conditional on the data's labels (source 002)
+    d_conditioning: str = "input"
     # loss and update rule
     loss: str = "bce"
     d_steps: int = 1
@@ -101,6 +104,9 @@ class Config:
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
+        _choice("d_conditioning", self.d_conditioning, ("input", "projection"))
+        if self.num_classes < 0:
+            raise UserError(f"--num_classes must be >= 0, got {self.num_classes}.")
         for name in ("batch_size", "latent_dim", "steps_per_execution", "checkpoint_every",
                      "keep_checkpoints", "sample_every", "log_every", "sample_grid",
                      "d_win_span", "shuffle_buffer"):

@@ -5,6 +5,8 @@ An export folder holds
       serving_default(z float32 [N, latent_dim]) -> {"images": uint8 [N, H, W, C]}
       sample(num int32 [], seed int64 []) -> {"images": uint8 [num, H, W, C],
                                                "z": float32 [num, latent_dim]}
+    conditional generators take one more input, labels float32 [N, num_classes] in [0, 1]
+    (any mixture, not only one-hot); in `sample` a [1, num_classes] row applies to all.
   generator.keras, discriminator.keras   for keras.saving.load_model
   export.json                 signatures, latent size and distribution, image size, step
 It is written to a temporary folder beside the target and renamed when complete, so a
@@ -37,24 +39,39 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
                      extra_info: dict | None = None) -> str:
     """Writes the export folder (see module doc) at `path` and returns the path."""
     distribution = get_latent(latent)
+    num_classes = int(generator.inputs[1].shape[-1]) if len(generator.inputs) == 2 else 0
     archive = keras.export.ExportArchive()
     archive.track(generator)
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    sample_specs = [tf.TensorSpec([], tf.int32, name="num"), tf.TensorSpec([], tf.int64, name="seed")]
+    labels_spec = tf.TensorSpec([None, num_classes], tf.float32, name="labels")
 
-    def serve(z):
-        images = generator(tf.cast(z, tf.float32), training=False)
-        return {"images": to_uint8_images(images)}
+    if num_classes:
+        def serve(z, labels):
+            images = generator([tf.cast(z, tf.float32), tf.cast(labels, tf.float32)],
+                               training=False)
+            return {"images": to_uint8_images(images)}
 
-    def sample(num, seed):
-        z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
-        return {"images": serve(z)["images"], "z": z}
+        def sample(num, seed, labels):
+            z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
+            labels = tf.broadcast_to(labels, tf.stack([num, num_classes]))
+            return {"images": serve(z, labels)["images"], "z": z}
 
-    archive.add_endpoint(
-        name="serving_default", fn=serve,
-        input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name="z")])
-    archive.add_endpoint(
-        name="sample", fn=sample,
-        input_signature=[tf.TensorSpec([], tf.int32, name="num"),
-                         tf.TensorSpec([], tf.int64, name="seed")])
+        archive.add_endpoint(name="serving_default", fn=serve,
+                             input_signature=[z_spec, labels_spec])
+        archive.add_endpoint(name="sample", fn=sample,
+                             input_signature=sample_specs + [labels_spec])
+    else:
+        def serve(z):
+            images = generator(tf.cast(z, tf.float32), training=False)
+            return {"images": to_uint8_images(images)}
+
+        def sample(num, seed):
+            z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
+            return {"images": serve(z)["images"], "z": z}
+
+        archive.add_endpoint(name="serving_default", fn=serve, input_signature=[z_spec])
+        archive.add_endpoint(name="sample", fn=sample, input_signature=sample_specs)
 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
@@ -65,19 +82,23 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
         if discriminator is not None:
             discriminator.save(os.path.join(tmp, "discriminator.keras"))
         image_shape = [None, *generator.output.shape[1:]]
+        labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
+                                   "range": [0.0, 1.0]}} if num_classes else {})
         info = {
             "signatures": {
                 "serving_default": {
-                    "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]}},
+                    "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]},
+                               **labels_info},
                     "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
                 },
                 "sample": {
                     "inputs": {"num": {"dtype": "int32", "shape": []},
-                               "seed": {"dtype": "int64", "shape": []}},
+                               "seed": {"dtype": "int64", "shape": []}, **labels_info},
                     "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
                                 "z": {"dtype": "float32", "shape": [None, latent_dim]}},
                 },
             },
+            "num_classes": num_classes,
             "latent_dim": latent_dim,
             "latent": latent,
             "image_shape": list(generator.output.shape[1:]),
@@ -130,10 +151,23 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
         return export_generator(
             pair.generator, config.latent_dim, out, latent=config.latent,
             discriminator=pair.discriminator,
-            extra_info={"step": step, "model": config.model, "resolution": config.resolution,
-                        "channels": config.channels})
+            extra_info=export_info(config, step, workdir))
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
+
+
+def export_info(config, step: int, workdir: str) -> dict:
+    """What export.json records about the run (class names for conditional models)."""
+    info = {"step": step, "model": config.model, "resolution": config.resolution,
+            "channels": config.channels}
+    if config.num_classes:
+        names = None
+        path = os.path.join(workdir, "classes.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                names = json.load(f)
+        info["class_names"] = names or [str(i) for i in range(config.num_classes)]
+    return info
 
 
 def _export_command(flag_values):

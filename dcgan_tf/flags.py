@@ -22,6 +22,10 @@ HELP = {
     "dry_run": "Print the resolved configuration and model summaries, then exit.",
     "data": "'digits' (bundled, offline), 'tfds:NAME', a folder of images, a folder or "
             "glob of TFRecords (feature image_raw), or an .npz file with 'images'.",
+    "num_classes": "Conditional model on this many classes (labels from the data); 0: "
+                   "unconditional.",
+    "d_conditioning": "How D sees the labels: input (label maps joined to the image "
+                      "channels, source 002) or projection (Miyato & Koyama 2018).",
     "tfds_split": "Split of a tfds dataset (e.g. train, test).",
     "tfds_data_dir": "Folder where tfds finds datasets already downloaded or prepared.",
     "preprocess": "How images are brought to the model's size: resize (whole image), "

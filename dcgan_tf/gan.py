@@ -117,6 +117,12 @@ class GAN(keras.Model):
                 f"Discriminator {discriminator.name!r} ends in {d_units} outputs but head "
                 f"{head!r} needs {self.head.units}; build it with head={head!r}."
             )
+        # Conditional pairs (models/conditional.py) take a label vector as second input.
+        self.num_classes = (int(generator.inputs[1].shape[-1])
+                            if len(generator.inputs) == 2 else 0)
+        if (len(discriminator.inputs) == 2) != (self.num_classes > 0):
+            raise ValueError("Generator and discriminator must both be conditional (two "
+                             "inputs: data and labels) or both unconditional.")
         self.seed_generator = keras.random.SeedGenerator(seed, name="gan_seed")
         # Counters, checkpointed with the model (tf.train.Checkpoint sees them as attributes).
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
@@ -211,13 +217,30 @@ class GAN(keras.Model):
         seed = self.next_seed() if seed is None else seed
         return self.latent.sample((num, self.latent_dim), seed, truncation)
 
-    def generate(self, z, training: bool = False):
-        """Images in [-1, 1] for latent `z` [N, latent_dim] (float32 output)."""
+    def generate(self, z, labels=None, training: bool = False):
+        """Images in [-1, 1] for latent `z` [N, latent_dim] (and, for conditional models,
+        label vectors [N, num_classes] in [0, 1]); float32 output."""
+        if self.num_classes:
+            return self.generator([z, self._labels(labels, z)], training=training)
         return self.generator(z, training=training)
 
-    def discriminate(self, images, training: bool = False):
+    def discriminate(self, images, labels=None, training: bool = False):
         """Float32 logits [N, head.units]."""
-        return tf.cast(self.discriminator(images, training=training), tf.float32)
+        if self.num_classes:
+            out = self.discriminator([images, self._labels(labels, images)], training=training)
+        else:
+            out = self.discriminator(images, training=training)
+        return tf.cast(out, tf.float32)
+
+    def _labels(self, labels, like):
+        if labels is None:
+            raise ValueError(f"This GAN is conditional on {self.num_classes} classes: pass "
+                             "labels [N, num_classes].")
+        return tf.cast(labels, like.dtype if like.dtype.is_floating else tf.float32)
+
+    def one_hot(self, classes):
+        """Class indices [N] -> float32 label vectors [N, num_classes]."""
+        return tf.one_hot(tf.cast(classes, tf.int32), self.num_classes, dtype=tf.float32)
 
     # ------------------------------------------------------------------ the step
 
@@ -247,14 +270,14 @@ class GAN(keras.Model):
         l2 = tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in _kernels(model)])
         return self.options.weight_decay * l2 / replicas
 
-    def _gradient_penalty(self, real, fake):
+    def _gradient_penalty(self, real, fake, y=None):
         """Per-sample penalty and gradient norm at x_hat = e x + (1 - e) G(z), e ~ U[0, 1]."""
         batch = tf.shape(real)[0]
         eps = tf.random.stateless_uniform([batch, 1, 1, 1], seed=self.next_seed())
         x_hat = eps * tf.cast(real, tf.float32) + (1.0 - eps) * tf.cast(fake, tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
-            scores = tf.reduce_sum(self.discriminate(x_hat, training=True))
+            scores = tf.reduce_sum(self.discriminate(x_hat, y, training=True))
             # Under fp16 the inner objective is scaled too, then unscaled in float32.
             scaled = self.d_optimizer.scale_loss(scores)
         grads = tf.cast(tape.gradient(scaled, x_hat), tf.float32)
@@ -265,7 +288,7 @@ class GAN(keras.Model):
         penalty = losses_lib.gradient_penalty(grad_norm=norm, weight=self.options.gp_weight)
         return penalty, norm
 
-    def _d_update(self, real, fake, sigma):
+    def _d_update(self, real, fake, sigma, y=None):
         """One discriminator update on a real chunk and detached fakes."""
         opts, spec = self.options, self.loss_spec
         batch = tf.shape(real)[0]
@@ -273,14 +296,14 @@ class GAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             # Two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart.
-            real_logits = self.discriminate(self._noisy(real, sigma), training=True)
-            fake_logits = self.discriminate(self._noisy(fake, sigma), training=True)
+            real_logits = self.discriminate(self._noisy(real, sigma), y, training=True)
+            fake_logits = self.discriminate(self._noisy(fake, sigma), y, training=True)
             extra = {"drift": opts.drift} if spec.gradient_penalty else {}
             per_example = spec.d_fn(real_logits=real_logits, fake_logits=fake_logits,
                                     real_targets=real_t, fake_targets=fake_t, **extra)
             stats = {}
             if spec.gradient_penalty:
-                penalty, norm = self._gradient_penalty(real, fake)
+                penalty, norm = self._gradient_penalty(real, fake, y)
                 per_example = per_example + penalty
                 stats["gp"] = tf.reduce_mean(penalty)
                 stats["grad_norm"] = tf.reduce_mean(norm)
@@ -295,8 +318,8 @@ class GAN(keras.Model):
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
         return stats
 
-    def _g_loss(self, fake, sigma):
-        fake_logits = self.discriminate(self._noisy(fake, sigma), training=True)
+    def _g_loss(self, fake, sigma, y=None):
+        fake_logits = self.discriminate(self._noisy(fake, sigma), y, training=True)
         g_loss = losses_lib.reduce_per_replica(self.loss_spec.g_fn(fake_logits=fake_logits))
         return g_loss, fake_logits
 
@@ -317,22 +340,36 @@ class GAN(keras.Model):
         return self._grad_norm(grads, self.g_optimizer)
 
     def train_step(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(data, (tuple, list)):
+            real = data[0]
+            classes = data[1] if len(data) > 1 and self.num_classes else None
+        else:
+            real, classes = data, None
+        if self.num_classes and classes is None:
+            raise ValueError(f"This GAN is conditional on {self.num_classes} classes: the "
+                             "data must yield (images, class indices).")
         opts = self.options
-        chunks = tf.split(real, opts.d_steps, axis=0) if opts.d_steps > 1 else [real]
+        n = opts.d_steps
+        chunks = tf.split(real, n, axis=0) if n > 1 else [real]
+        # Fakes are drawn for the classes of the real chunk they are compared with.
+        ys = [None] * n
+        if self.num_classes:
+            y = self.one_hot(classes)
+            ys = tf.split(y, n, axis=0) if n > 1 else [y]
         batch = tf.shape(chunks[-1])[0]
         sigma = linear_decay(self.g_step, start=opts.instance_noise,
                              decay_steps=opts.instance_noise_decay_steps)
 
-        for chunk in chunks[:-1]:
-            fake = self.generate(self.sample_latent(batch), training=True)
-            self._d_update(chunk, tf.stop_gradient(fake), sigma)
+        for chunk, y in zip(chunks[:-1], ys[:-1]):
+            fake = self.generate(self.sample_latent(batch), y, training=True)
+            self._d_update(chunk, tf.stop_gradient(fake), sigma, y)
 
+        y = ys[-1]
         with tf.GradientTape() as g_tape:
-            fake = self.generate(self.sample_latent(batch), training=True)
+            fake = self.generate(self.sample_latent(batch), y, training=True)
             with g_tape.stop_recording():
-                d_stats = self._d_update(chunks[-1], tf.stop_gradient(fake), sigma)
-            g_loss, fake_logits = self._g_loss(fake, sigma)
+                d_stats = self._d_update(chunks[-1], tf.stop_gradient(fake), sigma, y)
+            g_loss, fake_logits = self._g_loss(fake, sigma, y)
             total = g_loss + self._weight_penalty(self.generator)
             scaled = self.g_optimizer.scale_loss(total)
         g_grad_norm = self._g_apply(g_tape, scaled)
@@ -340,8 +377,8 @@ class GAN(keras.Model):
 
         for _ in range(opts.g_steps - 1):
             with tf.GradientTape() as g_tape:
-                fake = self.generate(self.sample_latent(batch), training=True)
-                g_loss, _ = self._g_loss(fake, sigma)
+                fake = self.generate(self.sample_latent(batch), y, training=True)
+                g_loss, _ = self._g_loss(fake, sigma, y)
                 scaled = self.g_optimizer.scale_loss(g_loss + self._weight_penalty(self.generator))
             self._g_apply(g_tape, scaled)
 

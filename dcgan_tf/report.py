@@ -58,14 +58,16 @@ def _maybe_mp4(workdir, frames, frame_ms) -> str | None:
     the GIF is the animation otherwise). Returns its path or None."""
     try:
         import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary; without it no MP4)
     except ImportError:
         return None
     tmp = os.path.join(workdir, ".progress.tmp.mp4")
     try:
-        with imageio.get_writer(tmp, fps=1000.0 / frame_ms, macro_block_size=1) as writer:
+        with imageio.get_writer(tmp, format="FFMPEG", fps=1000.0 / frame_ms,
+                                macro_block_size=1) as writer:
             for frame in frames:
                 writer.append_data(np.asarray(frame))
-    except (ValueError, RuntimeError, OSError):  # imageio present but no ffmpeg backend
+    except (ValueError, RuntimeError, OSError, TypeError):  # a broken ffmpeg backend
         if os.path.exists(tmp):
             os.remove(tmp)
         return None

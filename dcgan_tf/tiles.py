@@ -49,8 +49,28 @@ def encode_png(tile: np.ndarray) -> bytes:
     return tf.image.encode_png(tf.constant(tile)).numpy()
 
 
-def write_tile(path: str, images, rows=None, cols=None, padding: int = 2) -> np.ndarray:
-    """Writes `images` as one PNG tile at `path` (atomically); returns the tile."""
+def label_rows(tile: np.ndarray, names, cell: int, padding: int = 2) -> np.ndarray:
+    """Prepends a strip with one name per row (conditional samples: the class of the row)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    width = max(24, 7 * max(len(str(n)) for n in names) + 8)
+    strip = Image.new("L", (width, tile.shape[0]), 255)
+    draw = ImageDraw.Draw(strip)
+    font = ImageFont.load_default()
+    for r, name in enumerate(names):
+        y = padding + r * (cell + padding) + max(cell // 2 - 6, 0)
+        draw.text((4, y), str(name), fill=0, font=font)
+    strip = np.asarray(strip, np.uint8)[:, :, None]
+    strip = np.repeat(strip, tile.shape[-1], axis=-1)
+    return np.concatenate([strip, tile], axis=1)
+
+
+def write_tile(path: str, images, rows=None, cols=None, padding: int = 2,
+               row_names=None) -> np.ndarray:
+    """Writes `images` as one PNG tile at `path` (atomically); returns the tile.
+    `row_names`: a label drawn left of each row."""
     tile = make_tile(images, rows, cols, padding)
+    if row_names is not None:
+        tile = label_rows(tile, row_names, np.asarray(images).shape[1], padding)
     atomic_write_bytes(path, encode_png(tile))
     return tile

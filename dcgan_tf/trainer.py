@@ -21,6 +21,7 @@ import signal
 import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
@@ -28,7 +29,7 @@ from dcgan_tf.checkpoint import RunCheckpoint
 from dcgan_tf.config import POLICIES, Config
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
 from dcgan_tf.errors import DivergenceError, UserError
-from dcgan_tf.export import export_generator
+from dcgan_tf.export import export_generator, export_info
 from dcgan_tf.flags import flagfile_text
 from dcgan_tf.gan import GAN, StepOptions
 from dcgan_tf.io_utils import atomic_write_text
@@ -75,9 +76,27 @@ def build_pair(config: Config) -> ModelPair:
     try:
         return build_models(config.model, resolution=config.resolution,
                             channels=config.channels, latent_dim=config.latent_dim,
-                            head=config.d_head, **options)
+                            head=config.d_head, num_classes=config.num_classes,
+                            d_conditioning=config.d_conditioning, **options)
     except ValueError as e:
         raise UserError(str(e)) from e
+
+
+def _check_labels(config: Config, source) -> list[str] | None:
+    """Conditional runs need labels in [0, num_classes); returns the row names of tiles."""
+    if not config.num_classes:
+        return None
+    if not source.has_labels:
+        raise UserError(f"--num_classes={config.num_classes} needs labelled data, but "
+                        f"{source.name!r} has no labels (build it with --class_subfolders, "
+                        "or use an .npz with 'labels').")
+    if source.arrays is not None and len(source.arrays[1]):
+        labels = source.arrays[1]
+        if labels.min() < 0 or labels.max() >= config.num_classes:
+            raise UserError(f"{source.name!r} has labels {int(labels.min())}..{int(labels.max())}"
+                            f" but --num_classes={config.num_classes}.")
+    names = list(source.label_names or [])[: config.num_classes]
+    return names + [str(i) for i in range(len(names), config.num_classes)]
 
 
 def build_gan(config: Config, pair: ModelPair) -> GAN:
@@ -157,6 +176,7 @@ def run(config: Config, *, out=None) -> RunResult:
                       config.flip_lr, config.flip_ud)
     source = open_source(config.data, prep, tfds_split=config.tfds_split,
                          tfds_data_dir=config.tfds_data_dir, cache=config.cache)
+    row_names = _check_labels(config, source)
     real_per_step = config.batch_size * config.d_steps
     _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
                                          shuffle_buffer=config.shuffle_buffer)
@@ -164,8 +184,11 @@ def run(config: Config, *, out=None) -> RunResult:
 
     workdir = config.workdir
     grid = config.sample_grid
-    fixed_z = tf.Variable(gan.sample_latent(grid * grid, seed=config.seed + FIXED_NOISE_SEED_OFFSET),
+    rows = config.num_classes or grid  # conditional: one class per row
+    fixed_z = tf.Variable(gan.sample_latent(rows * grid, seed=config.seed + FIXED_NOISE_SEED_OFFSET),
                           trainable=False, name="fixed_z")
+    fixed_labels = (gan.one_hot(np.repeat(np.arange(config.num_classes), grid))
+                    if config.num_classes else None)
     items = dict(gan.checkpoint_items(), fixed_z=fixed_z)
     ckpt = RunCheckpoint(os.path.join(workdir, "checkpoints"), items, config.keep_checkpoints)
     restored = ckpt.restore_latest()
@@ -176,6 +199,8 @@ def run(config: Config, *, out=None) -> RunResult:
     os.makedirs(workdir, exist_ok=True)
     atomic_write_text(os.path.join(workdir, "config.json"), config.to_json())
     atomic_write_text(os.path.join(workdir, "flags.cfg"), flagfile_text(config))
+    if row_names is not None:  # class names, for exports and the web app
+        atomic_write_text(os.path.join(workdir, "classes.json"), json.dumps(row_names))
     if not restored:
         ckpt.save(0)  # a divergence before the first interval still has a state to go back to
 
@@ -188,7 +213,7 @@ def run(config: Config, *, out=None) -> RunResult:
         return ckpt.restore_latest()
 
     samples = cb.SampleTiles(fixed_z, os.path.join(workdir, "samples"), config.sample_every,
-                             grid, writer)
+                             grid, writer, fixed_labels=fixed_labels, row_names=row_names)
     stopper = cb.StopOnSignal(save)
     health = cb.HealthCheck(restore, on_divergence=config.on_divergence,
                             max_retries=config.max_retries, lr_backoff=config.lr_backoff,
@@ -207,7 +232,7 @@ def run(config: Config, *, out=None) -> RunResult:
     if not os.path.exists(real_tile):  # the first real batch, once (source 003)
         first, _ = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
                                    end_step=1)
-        write_tile(real_tile, next(iter(first)).numpy()[: grid * grid], rows=grid, cols=grid)
+        write_tile(real_tile, next(iter(first)).numpy()[: grid * grid], rows=None, cols=grid)
     if step >= total:
         print(f"{workdir} is already complete ({step} of {total} steps).", file=out)
         result = RunResult("already_complete", step, total, workdir)
@@ -247,9 +272,7 @@ def run(config: Config, *, out=None) -> RunResult:
         export_path = os.path.join(workdir, "export")
         export_generator(gan.generator, config.latent_dim, export_path,
                          latent=config.latent, discriminator=gan.discriminator,
-                         extra_info={"step": step, "model": config.model,
-                                     "resolution": config.resolution,
-                                     "channels": config.channels})
+                         extra_info=export_info(config, step, workdir))
         result.export_path = export_path
         print(f"Exported the generator to {export_path}.", file=out)
     return result
@@ -286,6 +309,7 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
             epochs, per_epoch = 1, min(steps_per_epoch - offset, total - step)
         stream, _ = training_stream(source, prep, batch_size=config.batch_size * config.d_steps,
                                     seed=config.seed, start_step=step, end_step=total,
-                                    shuffle_buffer=config.shuffle_buffer)
+                                    shuffle_buffer=config.shuffle_buffer,
+                                    with_labels=config.num_classes > 0)
         gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1, shuffle=False)

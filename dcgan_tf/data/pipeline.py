@@ -51,6 +51,7 @@ class Source:
     arrays: tuple | None = None  # (uint8 images, labels or None) once materialized
     exact_count: bool = True  # False: num_examples is an upper bound (undecoded files)
     skipped: int = 0  # records/files that failed to decode or parse (counted, then dropped)
+    label_names: list | None = None
 
 
 # ---------------------------------------------------------------------- pixel work
@@ -149,7 +150,8 @@ def _digits_source(prep: Preprocess) -> Source:
     if prep.channels == 3:
         images = np.repeat(images, 3, axis=-1)
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    return Source("digits", ds, len(images), has_labels=True)
+    return Source("digits", ds, len(images), has_labels=True,
+                  label_names=[str(i) for i in range(10)])
 
 
 def _npz_source(path: str, prep: Preprocess) -> Source:
@@ -161,6 +163,7 @@ def _npz_source(path: str, prep: Preprocess) -> Source:
                 raise UserError(f"{path!r} has no array named 'images' (has {list(npz)}).")
             images = npz["images"]
             labels = npz["labels"].astype(np.int32) if "labels" in npz else None
+            names = [str(n) for n in npz["label_names"]] if "label_names" in npz else None
     except (OSError, ValueError) as e:
         raise UserError(f"Cannot read {path!r} as a numpy .npz file: {e}") from e
     if images.ndim == 3:
@@ -175,7 +178,7 @@ def _npz_source(path: str, prep: Preprocess) -> Source:
     ds = ds.map(lambda im: to_model_range(im, prep), num_parallel_calls=AUTOTUNE)
     if labels is not None:
         ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(labels)))
-    return Source(path, ds, len(images), has_labels=labels is not None)
+    return Source(path, ds, len(images), has_labels=labels is not None, label_names=names)
 
 
 def tfds_builder(name: str, data_dir: str = ""):
@@ -221,7 +224,9 @@ def _tfds_source(name, prep, split, data_dir) -> Source:
             return image, tf.cast(example["label"], tf.int32)
         return image
 
-    return Source(f"tfds:{name}", ds.map(convert, num_parallel_calls=AUTOTUNE), count, has_labels)
+    names = getattr(builder.info.features["label"], "names", None) if has_labels else None
+    return Source(f"tfds:{name}", ds.map(convert, num_parallel_calls=AUTOTUNE), count, has_labels,
+                  label_names=names)
 
 
 TFDS_PROBE_HOST = "storage.googleapis.com"  # where tfds fetches most datasets from
@@ -305,11 +310,12 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     format; also what `dcgan_tf.data.build` writes), optional int64 `label`."""
     count = 0
     meta = os.path.join(data if os.path.isdir(data) else os.path.dirname(data), "metadata.json")
-    has_labels = False
+    has_labels, names = False, None
     if os.path.isfile(meta):
         with open(meta) as f:
             info = json.load(f)
-        has_labels = bool(info.get("label_names"))
+        names = info.get("label_names") or None
+        has_labels = bool(names)
         count = int(info.get("count", info.get("written", 0)) or 0)
     features = {"image_raw": tf.io.FixedLenFeature([], tf.string)}
     if has_labels:
@@ -331,7 +337,7 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     ds = ds.ignore_errors(log_warning=True)
     if count <= 0:  # no metadata: count records (cheap, nothing is decoded)
         count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
-    return Source(data, ds, count, has_labels, exact_count=False)
+    return Source(data, ds, count, has_labels, exact_count=False, label_names=names)
 
 
 # ---------------------------------------------------------------------- the stream

@@ -9,11 +9,13 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
+from dcgan_tf.heads import get_head
+from dcgan_tf.models import conditional
 from dcgan_tf.models.common import ModelPair
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
-from dcgan_tf.registry import Registry
+from dcgan_tf.registry import Registry, check_choice
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,10 @@ MODELS.register("mnist28", ModelFamily("mnist28", build_mnist28, _MNIST_RES))
 MODELS.register("faces96", ModelFamily("faces96", build_faces96, _FACES_RES))
 
 
-def build_models(name: str, **options) -> ModelPair:
-    """Builds the generator and discriminator of model `name` with builder `options`.
+def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "input",
+                 **options) -> ModelPair:
+    """Builds the generator and discriminator of model `name` with builder `options`;
+    with num_classes > 0 both are conditional (see models/conditional.py).
 
     Raises ValueError for an unknown model, an unknown option, or a value the builder
     rejects (resolution it cannot make, latent size <= 0, ...).
@@ -54,7 +58,31 @@ def build_models(name: str, **options) -> ModelPair:
         raise ValueError(
             f"Model {name!r} has no option(s) {unknown}. Expected some of {family.options()}."
         )
-    return family.build(**options)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+        raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}.")
+    if num_classes == 0:
+        return family.build(**options)
+    check_choice("d_conditioning", d_conditioning, conditional.D_CONDITIONING)
+    defaults = family.defaults()
+    latent_dim = options.get("latent_dim", defaults["latent_dim"])
+    channels = options.get("channels", defaults["channels"])
+    head = options.get("head", defaults["head"])
+    if d_conditioning == "projection" and get_head(head).units != 1:
+        raise ValueError(f"The projection discriminator needs a one-logit head (sigmoid or "
+                         f"linear), got {head!r}.")
+    g_base = family.build(**dict(options, latent_dim=latent_dim + num_classes))
+    d_channels = channels + num_classes if d_conditioning == "input" else channels
+    d_base = family.build(**dict(options, channels=d_channels))
+    resolution = g_base.resolution
+    generator = conditional.wrap_generator(g_base.generator, latent_dim, num_classes)
+    if d_conditioning == "input":
+        discriminator = conditional.input_discriminator(d_base.discriminator, resolution,
+                                                        channels, num_classes)
+    else:
+        discriminator = conditional.projection_discriminator(d_base.discriminator, head,
+                                                             num_classes)
+    return ModelPair(generator, discriminator, latent_dim, resolution, channels, head,
+                     num_classes)
 
 
 __all__ = ["MODELS", "ModelFamily", "ModelPair", "build_models"]

@@ -23,6 +23,7 @@ class ModelPair:
     resolution: int
     channels: int
     head: str
+    num_classes: int = 0  # > 0: both networks take a label vector as second input
 
 
 def conv_init(seed=None):

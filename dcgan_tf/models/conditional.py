@@ -1,0 +1,61 @@
+"""Makes any registered architecture conditional on a label vector y in [0, 1]^K.
+
+Generator: [z, y] -> concat -> the base generator built for latent_dim + K inputs
+(source 002). Discriminator, by `d_conditioning`:
+
+    input       y broadcast to K constant maps concatenated to the image channels
+                (source 002's choice); the base D is built for channels + K.
+    projection  Miyato & Koyama 2018: logit = psi(phi(x)) + <E y, phi(x)>, with phi(x) the
+                flattened input of the base D's final `logits` layer and E a learned
+                embedding (a bias-free Dense, so soft label vectors work too). Needs a
+                one-logit head (sigmoid or linear).
+
+Labels are float vectors, not class indices, so generation can ask for any mixture
+(source 002's slider experiments). Only built-in Keras layers are used: the .keras files
+and SavedModels load without this package.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from dcgan_tf.heads import get_head
+
+D_CONDITIONING = ("input", "projection")
+
+
+def wrap_generator(base: keras.Model, latent_dim: int, num_classes: int) -> keras.Model:
+    z = keras.Input((latent_dim,), name="z")
+    y = keras.Input((num_classes,), name="labels")
+    zy = keras.layers.Concatenate(name="z_and_labels")([z, y])
+    return keras.Model([z, y], base(zy), name=base.name)
+
+
+def input_discriminator(base: keras.Model, resolution: int, channels: int,
+                        num_classes: int) -> keras.Model:
+    images = keras.Input((resolution, resolution, channels), name="images")
+    y = keras.Input((num_classes,), name="labels")
+    maps = keras.layers.Reshape((1, 1, num_classes), name="labels_1x1")(y)
+    maps = keras.layers.UpSampling2D(resolution, name="label_maps")(maps)  # [N, R, R, K]
+    x = keras.layers.Concatenate(axis=-1, name="images_and_label_maps")([images, maps])
+    return keras.Model([images, y], base(x), name=base.name)
+
+
+def projection_discriminator(base: keras.Model, head: str, num_classes: int) -> keras.Model:
+    if get_head(head).units != 1:
+        raise ValueError(f"The projection discriminator needs a one-logit head (sigmoid or "
+                         f"linear), got {head!r}.")
+    logits_layer = base.get_layer("logits")
+    reshape = base.get_layer("logits_reshape")
+    features = keras.Model(base.inputs, logits_layer.input, name=f"{base.name}_features")
+    images = keras.Input(base.inputs[0].shape[1:], name="images")
+    y = keras.Input((num_classes,), name="labels")
+    phi = features(images)
+    logit = reshape(logits_layer(phi))  # psi(phi(x)), [N, 1]
+    flat = keras.layers.Flatten(name="phi_flat", dtype="float32")(phi)
+    embed = keras.layers.Dense(flat.shape[-1], use_bias=False, dtype="float32",
+                               kernel_initializer=keras.initializers.RandomNormal(stddev=0.02),
+                               name="label_embedding")(y)
+    proj = keras.layers.Dot(axes=1, name="projection", dtype="float32")([embed, flat])
+    out = keras.layers.Add(name="conditional_logits", dtype="float32")([logit, proj])
+    return keras.Model([images, y], out, name=base.name)
