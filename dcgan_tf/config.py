@@ -104,7 +104,8 @@ class Config:
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
-        _choice("d_conditioning", self.d_conditioning, ("input", "projection"))
+        _choice("d_conditioning", self.d_conditioning,
+                ("input", "hidden", "input+hidden", "projection"))
         if self.num_classes < 0:
             raise UserError(f"--num_classes must be >= 0, got {self.num_classes}.")
         for name in ("batch_size", "latent_dim", "steps_per_execution", "checkpoint_every",

@@ -25,7 +25,8 @@ HELP = {
     "num_classes": "Conditional model on this many classes (labels from the data); 0: "
                    "unconditional.",
     "d_conditioning": "How D sees the labels: input (label maps joined to the image "
-                      "channels, source 002) or projection (Miyato & Koyama 2018).",
+                      "channels, source 002), hidden (joined after D's first activation), "
+                      "input+hidden, or projection (Miyato & Koyama 2018).",
     "tfds_split": "Split of a tfds dataset (e.g. train, test).",
     "tfds_data_dir": "Folder where tfds finds datasets already downloaded or prepared.",
     "preprocess": "How images are brought to the model's size: resize (whole image), "
@@ -158,6 +159,9 @@ def define_generate_flags():
     flags.DEFINE_string("c_seeds", "", "arithmetic: seeds of concept C (averaged).")
     flags.DEFINE_integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
     flags.DEFINE_float("truncation", None, "Scale z by this factor (temperature), in (0, 2].")
+    flags.DEFINE_string("labels", "", "Conditional models: a label vector, one value in "
+                                      "[0, 1] per class, e.g. 0,0,1,0,0,0,0,0,0,0 or mixtures; "
+                                      "sample without it: one row per class.")
     return flags.FLAGS
 
 
@@ -232,6 +236,32 @@ def define_build_flags():
     flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about 1,024 records each.")
     flags.DEFINE_integer("workers", 0, "Threads decoding and cropping; 0: one per core.")
     flags.DEFINE_boolean("overwrite", False, "Replace a different dataset already in --out.")
+    return flags.FLAGS
+
+
+def define_serve_flags():
+    """Flags of `python -m dcgan_tf.serve`; returns the FlagValues holding them."""
+    if "host" in flags.FLAGS:
+        return flags.FLAGS
+    if "model" not in flags.FLAGS:
+        flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
+    flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every "
+                                             "interface; only do that on a trusted network).")
+    flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
+    flags.DEFINE_integer("max_count", 64, "Most images one request may ask for.")
+    flags.DEFINE_integer("threads", 4, "Request threads of the server.")
+    return flags.FLAGS
+
+
+def define_accuracy_flags():
+    """Flags of `python -m dcgan_tf.conditional_accuracy`."""
+    if "per_class" in flags.FLAGS:
+        return flags.FLAGS
+    if "model" not in flags.FLAGS:
+        flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
+    flags.DEFINE_integer("per_class", 100, "Generated samples per class.")
+    if "seed" not in flags.FLAGS:
+        flags.DEFINE_integer("seed", 0, "First seed of the samples.")
     return flags.FLAGS
 
 

@@ -11,6 +11,9 @@
   (`--a_seeds`, `--b_seeds`, `--c_seeds`) are averaged and combined as A - B + C; the tile
   shows each concept's samples with their average, then the result and variations of it
   (small seeded noise added to the result's z).
+Conditional generators: `--labels=v0,...,vK-1` (any vector in [0, 1]^K) applies to every
+image; without it, `sample` draws `--num` images per class, one class per row, and the
+other modes use class 0.
 `--truncation=t` scales z by t (temperature). Output files are written into a temporary
 folder and moved into `--out` only when all of them are complete.
 """
@@ -28,8 +31,9 @@ from PIL import Image
 
 from dcgan_tf.errors import UserError
 from dcgan_tf.io_utils import temp_dir_beside
+from dcgan_tf.labels import one_hot, parse_label_vector
 from dcgan_tf.latent import get_latent
-from dcgan_tf.tiles import encode_png, make_tile
+from dcgan_tf.tiles import encode_png, label_rows, make_tile
 
 MAX_IMAGES = 4096
 MODES = ("sample", "interpolate", "arithmetic")
@@ -54,6 +58,9 @@ class LoadedGenerator:
         with open(info_path) as f:
             info = json.load(f)
         self.latent_dim = int(info["latent_dim"])
+        self.num_classes = int(info.get("num_classes", 0))
+        self.class_names = info.get("class_names") or [str(i) for i in range(self.num_classes)]
+        self.image_shape = list(info.get("image_shape", []))
         self.latent = get_latent(info.get("latent", "normal"))
         try:
             self._serve = tf.saved_model.load(export).signatures["serving_default"]
@@ -66,12 +73,29 @@ class LoadedGenerator:
             self.latent.sample((1, self.latent_dim), int(s), truncation).numpy() for s in seeds
         ]).astype(np.float32)
 
-    def images(self, z) -> np.ndarray:
-        """uint8 [N, H, W, C] for z [N, latent_dim]."""
+    def labels(self, text) -> np.ndarray | None:
+        """--labels text -> [K] vector (UserError when it does not fit this model)."""
+        if text in (None, "") and not self.num_classes:
+            return None
+        if text in (None, ""):
+            return one_hot(0, self.num_classes)
+        try:
+            return parse_label_vector(text, self.num_classes)
+        except ValueError as e:
+            raise UserError(f"--labels: {e}") from None
+
+    def images(self, z, labels=None) -> np.ndarray:
+        """uint8 [N, H, W, C] for z [N, latent_dim] (and labels [K] or [N, K])."""
         out = []
         z = np.asarray(z, np.float32)
+        if self.num_classes:
+            labels = np.broadcast_to(np.asarray(labels, np.float32),
+                                     (len(z), self.num_classes))
         for start in range(0, len(z), 256):
-            out.append(self._serve(z=tf.constant(z[start:start + 256]))["images"].numpy())
+            args = {"z": tf.constant(z[start:start + 256])}
+            if self.num_classes:
+                args["labels"] = tf.constant(labels[start:start + 256])
+            out.append(self._serve(**args)["images"].numpy())
         return np.concatenate(out)
 
 
@@ -113,11 +137,29 @@ def _check_count(name, value, low=1):
 
 
 def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=True,
-           individual=False) -> dict[str, bytes]:
+           individual=False, labels=None) -> dict[str, bytes]:
+    """Unconditional, or conditional with a label vector: `num` images from seeds seed+i.
+    Conditional without labels: `num` images per class, one class per row (image j of
+    every row from seed+j, so the rows show the same noise in each class)."""
     _check_count("num", num)
-    seeds = range(seed, seed + num)
-    images = gen.images(gen.z_for_seeds(seeds, truncation))
+    seeds = list(range(seed, seed + num))
+    z = gen.z_for_seeds(seeds, truncation)
     files = {}
+    if gen.num_classes and labels is None:
+        if num * gen.num_classes > MAX_IMAGES:
+            raise UserError(f"--num x classes must be at most {MAX_IMAGES}, got "
+                            f"{num * gen.num_classes}.")
+        rows = [gen.images(z, one_hot(k, gen.num_classes)) for k in range(gen.num_classes)]
+        if tile:
+            files["samples_by_class.png"] = encode_png(
+                label_rows(make_tile(np.concatenate(rows), rows=gen.num_classes, cols=num),
+                           gen.class_names, rows[0].shape[1]))
+        if individual:
+            for k, row in enumerate(rows):
+                for s, im in zip(seeds, row, strict=True):
+                    files[f"class_{k}_seed_{s}.png"] = encode_png(im)
+        return files
+    images = gen.images(z, labels)
     if tile:
         files["samples.png"] = encode_png(make_tile(images))
     if individual:
@@ -127,18 +169,18 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
 
 
 def interpolate(gen: LoadedGenerator, *, seeds, frames: int, method="slerp",
-                truncation=None) -> dict[str, bytes]:
+                truncation=None, labels=None) -> dict[str, bytes]:
     if len(seeds) < 2:
         raise UserError(f"--seeds needs at least two seeds to interpolate, got {list(seeds)}.")
     _check_count("frames", frames, low=2)
     path = interpolation_path(gen.z_for_seeds(seeds, truncation), frames, method)
-    images = gen.images(path)
+    images = gen.images(path, labels)
     return {f"interpolation_{method}.png": encode_png(make_tile(images, rows=1)),
             f"interpolation_{method}.gif": _gif_bytes(images)}
 
 
 def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
-               noise=0.25, seed=0, truncation=None) -> dict[str, bytes]:
+               noise=0.25, seed=0, truncation=None, labels=None) -> dict[str, bytes]:
     """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations."""
     for name, seeds in (("a_seeds", a_seeds), ("b_seeds", b_seeds), ("c_seeds", c_seeds)):
         if not seeds:
@@ -157,7 +199,7 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
     blank = None
     cells = []
     for row in rows:
-        images = gen.images(row)
+        images = gen.images(row, labels)
         if blank is None:
             blank = np.zeros_like(images[0])
         cells.extend(list(images) + [blank] * (cols - len(images)))
@@ -211,17 +253,22 @@ def run(flag_values) -> list[str]:
     if f.truncation is not None and not 0.0 < f.truncation <= 2.0:
         raise UserError(f"--truncation must be in (0, 2], got {f.truncation}.")
     gen = LoadedGenerator(f.model)
+    if f.labels and not gen.num_classes:
+        raise UserError(f"--labels given, but {f.model!r} is not a conditional generator.")
     if f.mode == "sample":
+        labels = gen.labels(f.labels) if f.labels else None
         files = sample(gen, num=f.num, seed=f.seed, truncation=f.truncation, tile=f.tile,
-                       individual=f.individual)
+                       individual=f.individual, labels=labels)
     elif f.mode == "interpolate":
         files = interpolate(gen, seeds=_int_list("seeds", f.seeds), frames=f.frames,
-                            method=f.method, truncation=f.truncation)
+                            method=f.method, truncation=f.truncation,
+                            labels=gen.labels(f.labels))
     else:
         files = arithmetic(gen, a_seeds=_int_list("a_seeds", f.a_seeds),
                            b_seeds=_int_list("b_seeds", f.b_seeds),
                            c_seeds=_int_list("c_seeds", f.c_seeds),
-                           variations=f.variations, seed=f.seed, truncation=f.truncation)
+                           variations=f.variations, seed=f.seed, truncation=f.truncation,
+                           labels=gen.labels(f.labels))
     if not files:
         raise UserError("Nothing to write: pass --tile or --individual.")
     return write_outputs(files, f.out)

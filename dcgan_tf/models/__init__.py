@@ -78,6 +78,10 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
     if d_conditioning == "input":
         discriminator = conditional.input_discriminator(d_base.discriminator, resolution,
                                                         channels, num_classes)
+    elif d_conditioning in ("hidden", "input+hidden"):
+        discriminator = conditional.hidden_discriminator(
+            d_base.discriminator, resolution, channels, num_classes,
+            also_input=d_conditioning == "input+hidden")
     else:
         discriminator = conditional.projection_discriminator(d_base.discriminator, head,
                                                              num_classes)

@@ -1,0 +1,273 @@
+"""The label-slider web app: API validation, a real headless Chromium, a loopback load."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dcgan_tf.errors import UserError
+from dcgan_tf.export import export_generator
+from dcgan_tf.models import build_models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.environ.get("DCGAN_TF_ARTIFACTS", os.path.join(REPO, "test-artifacts"))
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+K = 10
+
+
+def _export(path, num_classes):
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                        num_classes=num_classes)
+    info = {"class_names": [f"digit {i}" for i in range(num_classes)]} if num_classes else {}
+    return export_generator(pair.generator, pair.latent_dim, str(path), extra_info=info)
+
+
+@pytest.fixture(scope="module")
+def cond_export(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("cond") / "export", K)
+
+
+@pytest.fixture(scope="module")
+def uncond_export(tmp_path_factory):
+    return _export(tmp_path_factory.mktemp("uncond") / "export", 0)
+
+
+@pytest.fixture(scope="module")
+def client(cond_export):
+    from dcgan_tf.serve import Service, create_app
+
+    return create_app(Service(cond_export, max_count=16)).test_client()
+
+
+def png_size(data: bytes):
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image.size
+
+
+def test_info_and_good_requests(client):
+    info = client.get("/api/info").get_json()
+    assert info["num_classes"] == K and info["width"] == 32 and info["channels"] == 1
+    assert info["class_names"][3] == "digit 3"
+    one_hot = [0.0] * K
+    one_hot[3] = 1.0
+    r = client.post("/api/generate", json={"labels": one_hot, "seed": 5, "count": 4})
+    assert r.status_code == 200 and r.mimetype == "image/png"
+    assert png_size(r.data) == (2 * 32 + 3 * 2, 2 * 32 + 3 * 2)  # 2x2 tile, 2 px padding
+    again = client.post("/api/generate", json={"labels": one_hot, "seed": 5, "count": 4})
+    assert again.data == r.data  # same seed, same labels -> same image
+    mix = client.post("/api/generate", json={"labels": [0.5] * K, "seed": 5, "count": 4})
+    assert mix.data != r.data
+    j = client.post("/api/generate", json={"labels": [1] * K, "seed": 0, "count": 1,
+                                           "format": "json"}).get_json()
+    import base64
+
+    assert png_size(base64.b64decode(j["image"])) == (j["width"], j["height"]) == (36, 36)
+    page = client.get("/")
+    assert page.status_code == 200 and b"/api/generate" in page.data
+
+
+BAD_BODIES = [
+    None, [], "x", 3, {}, {"labels": [0] * (K - 1)}, {"labels": [0] * (K + 1)},
+    {"labels": [2] + [0] * (K - 1)}, {"labels": [-0.1] + [0] * (K - 1)},
+    {"labels": ["0.5"] * K}, {"labels": [True] + [0] * (K - 1)}, {"labels": "0,0,0"},
+    {"labels": None}, {"labels": {"a": 1}}, {"labels": [[0]] * K},
+    {"labels": [0] * K, "seed": -1}, {"labels": [0] * K, "seed": 2**40},
+    {"labels": [0] * K, "seed": 1.5}, {"labels": [0] * K, "seed": "7"},
+    {"labels": [0] * K, "count": 0}, {"labels": [0] * K, "count": 10**9},
+    {"labels": [0] * K, "count": 17}, {"labels": [0] * K, "count": None},
+    {"labels": [0] * K, "format": "gif"}, {"labels": [0] * K, "path": "/etc/passwd"},
+    {"labels": [0] * K, "t": 2}, {"labels": [0] * K, "truncation": 0},
+]
+
+
+def test_bad_requests_get_4xx_json(client):
+    for body in BAD_BODIES:
+        r = client.post("/api/generate", data=json.dumps(body), content_type="application/json")
+        assert 400 <= r.status_code < 500, (body, r.status_code)
+        assert isinstance(r.get_json()["error"], str) and "Traceback" not in r.get_data(True)
+    for raw in (b"{", b"NaN", b'{"labels": [NaN, 0, 0, 0, 0, 0, 0, 0, 0, 0]}',
+                b'{"labels": [Infinity, 0, 0, 0, 0, 0, 0, 0, 0, 0]}', b"\xff\xfe", b""):
+        r = client.post("/api/generate", data=raw, content_type="application/json")
+        assert 400 <= r.status_code < 500, raw
+    assert client.post("/api/generate", data=b"x" * 40_000,
+                       content_type="application/json").status_code == 413
+    assert client.get("/api/generate").status_code == 405
+    assert client.get("/nothing/../../etc/passwd").status_code == 404
+    r = client.post("/api/generate", data="labels=1", content_type="text/plain")
+    assert r.status_code == 400
+
+
+def test_bounded_random_fuzz_gets_only_4xx_or_200(client):
+    rng = np.random.default_rng(0)
+    pool = [None, True, -1, 0, 1, 2**31, 0.5, float("nan"), "a", [], {}, [0.5] * K,
+            [0.5] * 3, ["x"] * K, 1e308]
+    keys = ["labels", "seed", "count", "seed_b", "t", "format", "truncation", "other"]
+    for _ in range(300):
+        body = {k: pool[rng.integers(len(pool))] for k in rng.choice(keys, rng.integers(0, 5))}
+        text = json.dumps(body)  # NaN goes out as the non-standard literal NaN
+        r = client.post("/api/generate", data=text, content_type="application/json")
+        assert r.status_code == 200 or 400 <= r.status_code < 500, (body, r.status_code)
+
+
+def test_unconditional_app_interpolates(uncond_export):
+    from dcgan_tf.serve import Service, create_app
+
+    c = create_app(Service(uncond_export)).test_client()
+    assert c.get("/api/info").get_json()["num_classes"] == 0
+    a = c.post("/api/generate", json={"seed": 1, "count": 1}).data
+    b = c.post("/api/generate", json={"seed": 2, "count": 1}).data
+    ends = [c.post("/api/generate", json={"seed": 1, "seed_b": 2, "t": t, "count": 1}).data
+            for t in (0.0, 0.5, 1.0)]
+    assert ends[0] == a and ends[2] == b and ends[1] not in (a, b)
+    r = c.post("/api/generate", json={"seed": 1, "labels": [1.0]})
+    assert r.status_code == 400 and "not conditional" in r.get_json()["error"]
+
+
+def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
+    from dcgan_tf import serve
+
+    flags = types.SimpleNamespace(model=cond_export, host="127.0.0.1", port=0, max_count=8,
+                                  threads=2)
+    monkeypatch.setitem(sys.modules, "waitress", None)
+    with pytest.raises(UserError, match=r"dcgan_tf\[serve\]"):
+        serve.serve(flags)
+    monkeypatch.undo()
+    with pytest.raises(UserError, match="--port"):
+        serve.serve(types.SimpleNamespace(**dict(vars(flags), port=70000)))
+    with pytest.raises(UserError, match="not a folder"):
+        serve.serve(types.SimpleNamespace(**dict(vars(flags), model="/nonexistent")))
+
+
+# ---------------------------------------------------------------------- a real server
+
+
+@pytest.fixture(scope="module")
+def server(cond_export):
+    env = dict(os.environ)
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan_tf.serve", f"--model={cond_export}",
+                             "--port=0", "--max_count=16"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # "Serving ... on http://127.0.0.1:PORT/ ..."
+    if "http://" not in line:
+        proc.kill()
+        pytest.fail(f"server did not start: {line!r} {proc.stderr.read()[-2000:]}")
+    url = line.split(" on ", 1)[1].split(" ", 1)[0]
+    assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def post(url, body, timeout=30):
+    req = urllib.request.Request(url + "api/generate", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_loopback_load_p50_p95(server):
+    """A few hundred requests, 4 at a time: no errors; latencies go to BUILD_NOTES.md
+    (printed with -s; also written to test-artifacts/serve_load.json)."""
+    latencies, failures = [], []
+    lock = threading.Lock()
+
+    def worker(n):
+        rng = np.random.default_rng(n)
+        for i in range(60):
+            labels = rng.random(K).round(3).tolist()
+            start = time.perf_counter()
+            status, data = post(server, {"labels": labels, "seed": int(rng.integers(1000)),
+                                         "count": 4})
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                if status != 200 or png_size(data) != (70, 70):
+                    failures.append(status)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    wall = time.perf_counter() - start
+    assert not failures and len(latencies) == 240
+    p50, p95 = np.percentile(latencies, [50, 95]) * 1000
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with open(os.path.join(ARTIFACTS, "serve_load.json"), "w") as f:
+        json.dump({"requests": 240, "concurrency": 4, "p50_ms": round(p50, 1),
+                   "p95_ms": round(p95, 1), "wall_s": round(wall, 2)}, f)
+    print(f"\nserve load: 240 requests, 4 concurrent: p50 {p50:.1f} ms, p95 {p95:.1f} ms, "
+          f"{240 / wall:.0f} requests/s")
+
+
+def test_page_in_headless_chromium(server):
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), (
+        f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server)
+            page.wait_for_function("document.getElementById('tile').dataset.serial === '1'")
+            sliders = page.locator("input.label")
+            assert sliders.count() == K
+            assert page.locator("#label0").get_attribute("step") == "0.001"
+
+            def tile_after(action):
+                before = page.eval_on_selector("#tile", "e => e.dataset.serial")
+                action()
+                page.wait_for_function(
+                    f"document.getElementById('tile').dataset.serial !== '{before}'")
+                page.wait_for_function("document.getElementById('tile').complete")
+                return page.eval_on_selector("#tile", """e => {
+                    const c = document.createElement('canvas');
+                    c.width = e.naturalWidth; c.height = e.naturalHeight;
+                    c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }""")
+
+            first = page.eval_on_selector("#tile", """e => {
+                const c = document.createElement('canvas');
+                c.width = e.naturalWidth; c.height = e.naturalHeight;
+                c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }""")
+            # moving a slider changes the image
+            moved = tile_after(lambda: page.locator("#label7").fill("0.8"))
+            assert moved != first
+            assert page.locator("#v7").inner_text() == "0.800"
+            # presets set every slider
+            tile_after(lambda: page.get_by_role("button", name="all 0.5").click())
+            assert set(sliders.evaluate_all("ss => ss.map(s => s.value)")) == {"0.5"}
+            one = tile_after(lambda: page.get_by_role("button", name="digit 3").click())
+            values = sliders.evaluate_all("ss => ss.map(s => Number(s.value))")
+            assert values == [1.0 if i == 3 else 0.0 for i in range(K)]
+            # new noise draws another seed and another image
+            seed = page.input_value("#seed")
+            noisy = tile_after(lambda: page.click("#new-noise"))
+            assert page.input_value("#seed") != seed and noisy != one
+            page.screenshot(path=os.path.join(ARTIFACTS, "serve_page.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert os.path.getsize(os.path.join(ARTIFACTS, "serve_page.png")) > 1000
