@@ -28,6 +28,10 @@ from dcgan_tf.io_utils import replace_dir, temp_dir_beside
 from dcgan_tf.latent import get_latent
 
 
+# Checkpoint key of the generator's exponential moving average, when a run keeps one.
+EMA_KEY = "ema_generator"
+
+
 def to_uint8_images(images):
     """Graph version of tiles.to_uint8: [-1, 1] float -> uint8."""
     images = tf.cast(images, tf.float32)
@@ -146,12 +150,22 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
     status = checkpoint.restore(steps[step])
     status.expect_partial()  # optimizers and counters are not needed for an export
     status.assert_existing_objects_matched()
+    generator, info = pair.generator, export_info(config, step, workdir)
+    saved = {name for name, _ in tf.train.list_variables(steps[step])}
+    if any(name.startswith(f"{EMA_KEY}/") for name in saved):
+        # A run with generator EMA: export the averaged weights (the usual choice).
+        generator = trainer.build_pair(config).generator
+        ema = tf.train.Checkpoint(**{EMA_KEY: generator}).restore(steps[step])
+        ema.expect_partial()
+        ema.assert_existing_objects_matched()
+        info["weights"] = "ema"
+    else:
+        info["weights"] = "raw"
     out = out or os.path.join(workdir, "export")
     try:
         return export_generator(
-            pair.generator, config.latent_dim, out, latent=config.latent,
-            discriminator=pair.discriminator,
-            extra_info=export_info(config, step, workdir))
+            generator, config.latent_dim, out, latent=config.latent,
+            discriminator=pair.discriminator, extra_info=info)
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
 

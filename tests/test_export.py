@@ -111,3 +111,33 @@ def test_export_command_on_a_workdir(tmp_path):
         bad = run(*args)
         lines = [l for l in bad.stderr.splitlines() if l.strip()]
         assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
+
+
+def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
+    """Runs with generator EMA (small-data issue) store it under `ema_generator`; the export
+    must take those weights. Simulated: a checkpoint whose EMA copy has other weights."""
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+    from dcgan_tf.export import EMA_KEY
+
+    workdir = tmp_path / "run"
+    config = Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                    latent_dim=16, batch_size=16, train_steps=2, checkpoint_every=2,
+                    workdir=str(workdir), export=False)
+    trainer.run(config)
+    raw = export_workdir(str(workdir), str(tmp_path / "raw"))
+    assert json.load(open(os.path.join(raw, "export.json")))["weights"] == "raw"
+    pair = trainer.build_pair(trainer.resolve(config))
+    ema = pair.generator
+    for v in ema.trainable_variables:
+        v.assign(v * 0.5)
+    other = trainer.build_pair(trainer.resolve(config))
+    ckpt = tf.train.Checkpoint(generator=other.generator, discriminator=other.discriminator,
+                               **{EMA_KEY: ema})
+    tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), 100).save(checkpoint_number=9)
+    path = export_workdir(str(workdir), str(tmp_path / "ema"), step=9)
+    assert json.load(open(os.path.join(path, "export.json")))["weights"] == "ema"
+    z = tf.random.normal([2, 16])
+    served = tf.saved_model.load(path).signatures["serving_default"](z=z)["images"].numpy()
+    expected = np.clip(np.round((ema(z, training=False).numpy() + 1) * 127.5), 0, 255)
+    np.testing.assert_allclose(served, expected, atol=1)

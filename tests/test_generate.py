@@ -37,7 +37,7 @@ def png(data):
 def flags(**kw):
     base = dict(model="", out="", mode="sample", num=4, seed=0, tile=True, individual=False,
                 seeds="0,1", frames=4, method="slerp", a_seeds="", b_seeds="", c_seeds="",
-                variations=3, truncation=None)
+                variations=3, truncation=None, labels="")
     return types.SimpleNamespace(**{**base, **kw})
 
 
@@ -95,6 +95,7 @@ def test_arithmetic_tile(export_dir):
         (dict(mode="arithmetic", a_seeds="1"), "--b_seeds needs at least one seed"),
         (dict(truncation=-1.0), "--truncation must be in (0, 2]"),
         (dict(tile=False), "Nothing to write"),
+        (dict(labels="1,0"), "is not a conditional generator"),
     ],
 )
 def test_bad_requests_raise_one_clear_error(export_dir, tmp_path, kw, message):

@@ -1,0 +1,221 @@
+"""Conditional models (source 002): networks, train step, trainer, export, generation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_tf import trainer
+from dcgan_tf.conditional_accuracy import conditional_accuracy, train_digits_classifier
+from dcgan_tf.config import Config
+from dcgan_tf.export import export_generator
+from dcgan_tf.gan import GAN
+from dcgan_tf.generate import LoadedGenerator
+from dcgan_tf.generate import sample as generate_sample
+from dcgan_tf.models import build_models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+K = 10
+CONDITIONINGS = ("input", "hidden", "input+hidden", "projection")
+
+
+def trainable(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def test_mnist28_conditional_parameter_counts():
+    """Source 002's conditioning on source 003's networks: G's first ConvT (3x3, 512) gets
+    10 more input channels, D's first conv (4x4, 128) 10 more input channels."""
+    base = build_models("mnist28")
+    cond = build_models("mnist28", num_classes=K)
+    assert trainable(cond.generator) - trainable(base.generator) == K * 512 * 3 * 3
+    assert trainable(cond.discriminator) - trainable(base.discriminator) == K * 128 * 4 * 4
+    hidden = build_models("mnist28", num_classes=K, d_conditioning="hidden")
+    # after the first LeakyReLU the 4x4 conv to 256 sees 10 more channels
+    assert trainable(hidden.discriminator) - trainable(base.discriminator) == K * 256 * 4 * 4
+    proj = build_models("mnist28", num_classes=K, d_conditioning="projection")
+    feature_dim = proj.discriminator.get_layer("label_embedding").units
+    assert trainable(proj.discriminator) - trainable(base.discriminator) == K * feature_dim
+
+
+@pytest.mark.parametrize("model,res,channels,head", [
+    ("dcgan64", 32, 1, "sigmoid"), ("mnist28", 28, 1, "linear"), ("faces96", 96, 3, "softmax2")])
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+def test_every_architecture_can_be_conditional(model, res, channels, head, conditioning):
+    extra = {"g_preset": "cpu"} if model == "faces96" else {}
+    if conditioning == "projection" and head == "softmax2":
+        with pytest.raises(ValueError, match="one-logit head"):
+            build_models(model, resolution=res, channels=channels, head=head, num_classes=K,
+                         d_conditioning=conditioning, **extra)
+        return
+    pair = build_models(model, resolution=res, channels=channels, head=head, num_classes=K,
+                        d_conditioning=conditioning, **extra)
+    z = tf.random.normal([3, pair.latent_dim])
+    y = tf.one_hot([0, 4, 9], K)
+    images = pair.generator([z, y])
+    assert images.shape == (3, res, res, channels)
+    logits = pair.discriminator([images, y])
+    assert logits.shape == (3, 2 if head == "softmax2" else 1) and logits.dtype == tf.float32
+    # labels matter to both networks
+    y2 = tf.one_hot([1, 1, 1], K)
+    assert not np.allclose(pair.generator([z, y2]).numpy(), images.numpy())
+    assert not np.allclose(pair.discriminator([images, y2]).numpy(), logits.numpy())
+
+
+def test_bad_conditioning_options():
+    with pytest.raises(ValueError, match="d_conditioning"):
+        build_models("dcgan64", num_classes=K, d_conditioning="middle")
+    with pytest.raises(ValueError, match="num_classes"):
+        build_models("dcgan64", num_classes=-1)
+    pair = build_models("dcgan64", resolution=32, num_classes=K, ngf=8, ndf=8)
+    plain = build_models("dcgan64", resolution=32, ngf=8, ndf=8)
+    with pytest.raises(ValueError, match="both be conditional"):
+        GAN(pair.generator, plain.discriminator, latent_dim=100)
+
+
+@pytest.mark.parametrize("loss,head,conditioning", [
+    ("softplus", "linear", "input"), ("bce", "sigmoid", "hidden"),
+    ("softmax_ce", "softmax2", "input+hidden"), ("hinge", "linear", "projection"),
+    ("wgan_gp", "linear", "input")])
+def test_conditional_train_step(loss, head, conditioning):
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, head=head,
+                        num_classes=K, d_conditioning=conditioning)
+    gan = GAN(pair.generator, pair.discriminator, latent_dim=100, head=head, seed=1)
+    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
+                loss=loss, d_steps=2 if loss == "wgan_gp" else 1)
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 1)).astype("float32")
+    labels = np.arange(16) % K
+    before = [v.numpy().copy() for v in pair.discriminator.trainable_variables]
+    logs = gan.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(8), epochs=1,
+                   verbose=0).history
+    assert all(np.isfinite(v[-1]) for v in logs.values())
+    after = pair.discriminator.trainable_variables
+    embedding = [i for i, v in enumerate(after) if "label_embedding" in v.path]
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if not np.allclose(a, b.numpy())]
+    assert set(embedding) <= set(changed)  # the projection embedding is trained too
+    with pytest.raises(ValueError, match="class indices"):
+        gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), epochs=1, verbose=0)
+
+
+def test_conditional_keras_files_round_trip(tmp_path):
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, num_classes=K,
+                        d_conditioning="input+hidden")
+    z = tf.random.normal([2, 100])
+    y = tf.constant([[0.2] * K, [1.0] + [0.0] * (K - 1)])
+    for model, args in ((pair.generator, [z, y]), (pair.discriminator, [tf.zeros([2, 32, 32, 1]), y])):
+        path = str(tmp_path / f"{model.name}.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_allclose(loaded(args).numpy(), model(args).numpy(), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def cond_export(tmp_path_factory):
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, num_classes=K)
+    path = tmp_path_factory.mktemp("e") / "export"
+    export_generator(pair.generator, 100, str(path), discriminator=pair.discriminator,
+                     extra_info={"class_names": [str(i) for i in range(K)]})
+    return str(path), pair
+
+
+def test_conditional_export_loads_without_dcgan_tf(cond_export, tmp_path):
+    path, pair = cond_export
+    info = json.load(open(os.path.join(path, "export.json")))
+    assert info["num_classes"] == K
+    assert info["signatures"]["serving_default"]["inputs"]["labels"]["shape"] == [None, K]
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4, 100)).astype(np.float32)
+    y = rng.random((4, K)).astype(np.float32)  # soft mixtures, not only one-hot
+    np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "y.npy", y)
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf
+        m = tf.saved_model.load({path!r})
+        z, y = np.load({str(tmp_path / 'z.npy')!r}), np.load({str(tmp_path / 'y.npy')!r})
+        out = m.signatures["serving_default"](z=tf.constant(z), labels=tf.constant(y))["images"]
+        np.save({str(tmp_path / 'out.npy')!r}, out.numpy())
+        s = m.signatures["sample"](num=tf.constant(3), seed=tf.constant(7, tf.int64),
+                                   labels=tf.constant(y[:1]))
+        assert s["images"].shape == (3, 32, 32, 1) and s["images"].dtype == tf.uint8
+        assert "dcgan_tf" not in sys.modules
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    expected = np.clip(np.round((pair.generator([z, y]).numpy() + 1) * 127.5), 0, 255)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1)
+
+
+def test_generate_by_class_and_label_vectors(cond_export, tmp_path):
+    path, _ = cond_export
+    gen = LoadedGenerator(path)
+    files = generate_sample(gen, num=5, seed=3)
+    tile = tf.io.decode_png(files["samples_by_class.png"]).numpy()
+    assert tile.shape[0] == K * 32 + (K + 1) * 2  # one row per class
+    a = gen.images(gen.z_for_seeds([1, 2]), np.full(K, 0.5, np.float32))
+    b = gen.images(gen.z_for_seeds([1, 2]), np.full(K, 0.5, np.float32))
+    np.testing.assert_array_equal(a, b)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    for labels, message in (("1,0", "10 values"), ("0,0,0,0,0,0,0,0,0,1.5", "in [0, 1]"),
+                            ("0,0,0,0,0,0,0,0,0,x", "in [0, 1]"),
+                            ("0,0,0,0,0,0,0,0,0,-0", None)):
+        proc = subprocess.run([sys.executable, "-m", "dcgan_tf.generate", f"--model={path}",
+                               f"--out={tmp_path / 'g'}", f"--labels={labels}", "--num=2"],
+                              capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+        if message is None:
+            assert proc.returncode == 0, proc.stderr
+            continue
+        lines = [l for l in proc.stderr.splitlines() if l.strip()]
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+
+
+@pytest.mark.slow
+def test_digits_default_is_conditional_and_draws_the_asked_digit(tmp_path):
+    """The offline default, shortened to 300 steps (~45 s): 10-row tiles, class names,
+    TensorBoard by-class grid, and >= 90% of samples classified as the requested digit
+    by a classifier trained on the real digits (the full 3,000-step run: BUILD_NOTES)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    lines = open(os.path.join(REPO, "configs", "digits.cfg")).read().splitlines()
+    values = dict(l[2:].split("=", 1) for l in lines if l.startswith("--") and "=" in l)
+    assert values["num_classes"] == "10"
+    config = Config(workdir=str(tmp_path / "run"), data="digits", model="dcgan64",
+                    resolution=32, channels=1, ngf=32, ndf=32, batch_size=64,
+                    label_smoothing=0.1, num_classes=10, d_conditioning="input",
+                    train_steps=300, sample_every=300, checkpoint_every=300, log_every=50)
+    result = trainer.run(config)
+    assert result.status == "completed", result
+    run = tmp_path / "run"
+    assert json.load(open(run / "classes.json")) == [str(i) for i in range(10)]
+    tile = tf.io.decode_png((run / "samples" / "step_00000300.png").read_bytes()).numpy()
+    assert tile.shape[0] == 10 * 32 + 11 * 2
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert "samples/by_class" in events.Tags()["tensors"]  # TF2 image summaries are tensors
+    gen = LoadedGenerator(str(run))
+    accuracy = conditional_accuracy(gen, train_digits_classifier(32), per_class=50)
+    assert accuracy["classifier_holdout_accuracy"] > 0.95
+    assert accuracy["accuracy"] >= 0.9, accuracy
+
+
+def test_conditional_run_needs_fitting_labels(tmp_path):
+    from dcgan_tf.errors import UserError
+
+    npz = tmp_path / "plain.npz"
+    np.savez(npz, images=np.zeros((70, 32, 32, 1), np.uint8))
+    base = dict(model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8, train_steps=1,
+                batch_size=8)
+    with pytest.raises(UserError, match="needs labelled data"):
+        trainer.run(Config(workdir=str(tmp_path / "a"), data=str(npz), num_classes=10, **base))
+    with pytest.raises(UserError, match="num_classes=5"):
+        trainer.run(Config(workdir=str(tmp_path / "b"), data="digits", num_classes=5, **base))
+    with pytest.raises(UserError, match="d_conditioning"):
+        Config(workdir="w", d_conditioning="nowhere", train_steps=1).validate()
