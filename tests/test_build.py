@@ -459,3 +459,29 @@ def test_tools_wrapper_runs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "wrote 1 records" in proc.stdout
+
+
+def test_stream_splits_across_replicas(tmp_path):
+    """Under MirroredStrategy (2 logical CPUs, in a fresh process) every replica gets its
+    half of each global batch, images and labels together, nothing repeated."""
+    script = f"""
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
+prep = Preprocess(16, 1)
+source = open_source("digits", prep)
+ds, _ = training_stream(source, prep, batch_size=8, seed=0, end_step=3, with_labels=True)
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+dist = strategy.experimental_distribute_dataset(ds)
+for (images, labels), (gi, gl) in zip(dist, ds):
+    parts = strategy.experimental_local_results(images)
+    lparts = strategy.experimental_local_results(labels)
+    assert [p.shape[0] for p in parts] == [4, 4], [p.shape for p in parts]
+    np.testing.assert_array_equal(np.concatenate([p.numpy() for p in parts]), gi.numpy())
+    np.testing.assert_array_equal(np.concatenate([p.numpy() for p in lparts]), gl.numpy())
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=REPO)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]

@@ -219,3 +219,17 @@ def test_conditional_run_needs_fitting_labels(tmp_path):
         trainer.run(Config(workdir=str(tmp_path / "b"), data="digits", num_classes=5, **base))
     with pytest.raises(UserError, match="d_conditioning"):
         Config(workdir="w", d_conditioning="nowhere", train_steps=1).validate()
+
+
+def test_cdcgan_mnist_config_is_source_002():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "dcgan_tf.train",
+                           "--flagfile=configs/cdcgan_mnist.cfg", "--dry_run"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads(proc.stdout[: proc.stdout.index("\n}") + 2])
+    assert (config["num_classes"], config["d_conditioning"], config["d_head"], config["loss"],
+            config["latent_dim"], config["batch_size"], config["epochs"]) == \
+        (10, "input", "linear", "softplus", 100, 50, 100)
+    assert "mnist28_generator: 2,215,553 trainable parameters" in proc.stdout
+    assert "mnist28_discriminator: 1,733,505 trainable parameters" in proc.stdout

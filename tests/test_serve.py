@@ -154,11 +154,10 @@ def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
 # ---------------------------------------------------------------------- a real server
 
 
-@pytest.fixture(scope="module")
-def server(cond_export):
+def start_server(export):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    proc = subprocess.Popen([sys.executable, "-m", "dcgan_tf.serve", f"--model={cond_export}",
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan_tf.serve", f"--model={export}",
                              "--port=0", "--max_count=16"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()  # "Serving ... on http://127.0.0.1:PORT/ ..."
@@ -167,6 +166,12 @@ def server(cond_export):
         pytest.fail(f"server did not start: {line!r} {proc.stderr.read()[-2000:]}")
     url = line.split(" on ", 1)[1].split(" ", 1)[0]
     assert url.startswith("http://127.0.0.1:")  # loopback unless told otherwise
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def server(cond_export):
+    proc, url = start_server(cond_export)
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -218,40 +223,44 @@ def test_loopback_load_p50_p95(server):
           f"{240 / wall:.0f} requests/s")
 
 
+TILE_PIXELS = """e => { const c = document.createElement('canvas');
+    c.width = e.naturalWidth; c.height = e.naturalHeight;
+    c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }"""
+
+
+def open_page(p, url):
+    assert os.path.exists(CHROMIUM), (
+        f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("document.getElementById('tile').dataset.serial === '1'")
+    page.wait_for_function("document.getElementById('tile').complete")
+
+    def tile_after(action):
+        """Runs `action`, waits for the next generated tile, returns its pixels."""
+        before = page.eval_on_selector("#tile", "e => e.dataset.serial")
+        action()
+        page.wait_for_function(f"document.getElementById('tile').dataset.serial !== '{before}'")
+        page.wait_for_function("document.getElementById('tile').complete")
+        return page.eval_on_selector("#tile", TILE_PIXELS)
+
+    return browser, page, errors, tile_after
+
+
 def test_page_in_headless_chromium(server):
     from playwright.sync_api import sync_playwright
 
-    assert os.path.exists(CHROMIUM), (
-        f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
     os.makedirs(ARTIFACTS, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox"])
+        browser, page, errors, tile_after = open_page(p, server)
         try:
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server)
-            page.wait_for_function("document.getElementById('tile').dataset.serial === '1'")
             sliders = page.locator("input.label")
             assert sliders.count() == K
             assert page.locator("#label0").get_attribute("step") == "0.001"
-
-            def tile_after(action):
-                before = page.eval_on_selector("#tile", "e => e.dataset.serial")
-                action()
-                page.wait_for_function(
-                    f"document.getElementById('tile').dataset.serial !== '{before}'")
-                page.wait_for_function("document.getElementById('tile').complete")
-                return page.eval_on_selector("#tile", """e => {
-                    const c = document.createElement('canvas');
-                    c.width = e.naturalWidth; c.height = e.naturalHeight;
-                    c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }""")
-
-            first = page.eval_on_selector("#tile", """e => {
-                const c = document.createElement('canvas');
-                c.width = e.naturalWidth; c.height = e.naturalHeight;
-                c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }""")
+            first = page.eval_on_selector("#tile", TILE_PIXELS)
             # moving a slider changes the image
             moved = tile_after(lambda: page.locator("#label7").fill("0.8"))
             assert moved != first
@@ -271,3 +280,27 @@ def test_page_in_headless_chromium(server):
         finally:
             browser.close()
     assert os.path.getsize(os.path.join(ARTIFACTS, "serve_page.png")) > 1000
+
+
+def test_unconditional_page_interpolation_slider(uncond_export):
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start_server(uncond_export)
+    try:
+        with sync_playwright() as p:
+            browser, page, errors, tile_after = open_page(p, url)
+            try:
+                assert page.locator("input.label").count() == 0
+                start = page.eval_on_selector("#tile", TILE_PIXELS)
+                middle = tile_after(lambda: page.locator("#t").fill("0.5"))
+                end = tile_after(lambda: page.locator("#t").fill("1"))
+                assert len({start, middle, end}) == 3
+                again = tile_after(lambda: page.locator("#seed").fill("1"))
+                assert again == end  # at t = 1 the tile is seed_b's images, whatever the seed
+                page.screenshot(path=os.path.join(ARTIFACTS, "serve_page_unconditional.png"))
+                assert not errors, errors
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

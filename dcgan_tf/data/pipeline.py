@@ -447,5 +447,11 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
     # Parallelism is set by hand instead; a train step dwarfs a gather anyway.
     options = tf.data.Options()
     options.autotune.enabled = False
+    # Under tf.distribute each input worker takes every n-th global batch of this stream
+    # (the in-memory stream is a range, which FILE sharding cannot split); replicas of a
+    # worker then split each batch. Streamed sources keep AUTO (FILE when enough shards).
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA if source.arrays is not None
+        else tf.data.experimental.AutoShardPolicy.AUTO)
     stream = stream.with_options(options)
     return stream.prefetch(PREFETCH_BATCHES), steps_per_epoch
