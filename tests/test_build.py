@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -436,17 +438,29 @@ def test_cli_summary_and_bad_input(photo_tree, tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     # tiny.png (30x40) is big enough for 16 px: written too
     assert f"wrote {len(good) + 1} records" in last and "skipped 6" in last
+    # Through the command: one line on stderr and exit 2.
     for args, message in [
-        ([f"--source={tmp_path / 'missing'}", f"--out={tmp_path / 'x'}"], "not a folder"),
-        ([f"--source={root}", f"--out={tmp_path / 'x'}", "--crop=squash"], "Unknown crop"),
-        ([f"--source={root}", f"--out={tmp_path / 'x'}", "--size=big"], "--size must be"),
         ([f"--source={root}", f"--out={tmp_path / 'o'}", "--size=8"], "different dataset"),
-        ([f"--source={root}", f"--out={root / 'inside'}"], "must not be inside"),
         (["--source=tfds:mnist", f"--out={tmp_path / 'x'}"], "cannot reach the internet"),
     ]:
         proc = run_build(*args)
         lines = [l for l in proc.stderr.splitlines() if l.strip()]
         assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (args, proc.stderr)
+    # The same contract in-process for the rest (every UserError becomes that line).
+    from dcgan_tf.flags import build_options_from_flags
+
+    base = {f.name: f.default for f in dataclasses.fields(BuildOptions)}
+    for kw, message in [
+        (dict(source=str(tmp_path / "missing"), out=str(tmp_path / "x")), "not a folder"),
+        (dict(source=str(root), out=str(tmp_path / "x"), crop="squash"), "Unknown crop"),
+        (dict(source=str(root), out=str(root / "inside")), "must not be inside"),
+        (dict(source=str(root), out=str(tmp_path / "x"), channels=2), "--channels"),
+    ]:
+        with pytest.raises(UserError, match=message):
+            build_lib.build(BuildOptions(**dict(base, **kw)), progress=False)
+    fv = types.SimpleNamespace(**base, size=["big"], tfds_split="train")
+    with pytest.raises(UserError, match="--size must be"):
+        build_options_from_flags(fv)
     assert not os.path.exists(tmp_path / "x")
 
 

@@ -163,18 +163,29 @@ def test_generate_by_class_and_label_vectors(cond_export, tmp_path):
     a = gen.images(gen.z_for_seeds([1, 2]), np.full(K, 0.5, np.float32))
     b = gen.images(gen.z_for_seeds([1, 2]), np.full(K, 0.5, np.float32))
     np.testing.assert_array_equal(a, b)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    for labels, message in (("1,0", "10 values"), ("0,0,0,0,0,0,0,0,0,1.5", "in [0, 1]"),
+    from types import SimpleNamespace
+
+    from dcgan_tf import generate as G
+    from dcgan_tf.errors import UserError
+
+    base = dict(model=path, out=str(tmp_path / "g"), mode="sample", num=2, seed=0, tile=True,
+                individual=False, seeds="0,1", frames=4, method="slerp", a_seeds="",
+                b_seeds="", c_seeds="", variations=3, truncation=None)
+    for labels, message in (("0,0,0,0,0,0,0,0,0,1.5", "in [0, 1]"),
                             ("0,0,0,0,0,0,0,0,0,x", "in [0, 1]"),
-                            ("0,0,0,0,0,0,0,0,0,-0", None)):
-        proc = subprocess.run([sys.executable, "-m", "dcgan_tf.generate", f"--model={path}",
-                               f"--out={tmp_path / 'g'}", f"--labels={labels}", "--num=2"],
-                              capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
-        if message is None:
-            assert proc.returncode == 0, proc.stderr
-            continue
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr
+                            ("0,0,0,0,0,0,0,0,0,nan", "in [0, 1]")):
+        with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            G.run(SimpleNamespace(**base, labels=labels))
+    assert not (tmp_path / "g").exists()
+    assert G.run(SimpleNamespace(**base, labels="0,0,0,0,0,0,0,0,0,-0"))
+    # and through the command: one line, exit 2
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", "dcgan_tf.generate", f"--model={path}",
+                           f"--out={tmp_path / 'h'}", "--labels=1,0", "--num=2"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "10 values" in lines[0], proc.stderr
+    assert not (tmp_path / "h").exists()
 
 
 @pytest.mark.slow
