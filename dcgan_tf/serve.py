@@ -193,8 +193,8 @@ def serve(flag_values) -> list[str]:
           flush=True)
     try:
         server.run()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl+C is the normal way to stop the server
+        print("Interrupted.", flush=True)
     finally:
         server.close()
     return ["Stopped."]

@@ -174,28 +174,11 @@ def _uint8(images: np.ndarray) -> np.ndarray:
 
 
 def _npz_items(path: str):
-    if not os.path.isfile(path):
-        raise UserError(f"--source file {path!r} does not exist.")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if "images" not in npz:
-                raise UserError(f"{path!r} has no array named 'images' (has {list(npz)}).")
-            images = npz["images"]
-            labels = npz["labels"] if "labels" in npz else None
-            names = [str(n) for n in npz["label_names"]] if "label_names" in npz else None
-    except (OSError, ValueError) as e:
-        raise UserError(f"Cannot read {path!r} as a numpy .npz file: {e}") from e
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise UserError(f"'images' in {path!r} must be [N, H, W, C] with C in 1, 3 or 4, got "
-                        f"shape {images.shape}.")
-    if labels is not None:
-        labels = np.asarray(labels).reshape(-1)
-        if len(labels) != len(images):
-            raise UserError(f"{path!r}: {len(labels)} labels for {len(images)} images.")
-        if names is None:
-            names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
+    from dcgan_tf.data.pipeline import load_npz
+
+    images, labels, names = load_npz(path)
+    if labels is not None and names is None:
+        names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
     images = _uint8(images)
     stem = os.path.basename(path)
     items = [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])

@@ -154,23 +154,34 @@ def _digits_source(prep: Preprocess) -> Source:
                   label_names=[str(i) for i in range(10)])
 
 
-def _npz_source(path: str, prep: Preprocess) -> Source:
+def load_npz(path: str):
+    """An .npz of `images` [N, H, W(, C)] (+ optional `labels` [N], `label_names`) ->
+    (images [N, H, W, C], int32 labels or None, names or None); UserError when unusable."""
     if not os.path.isfile(path):
         raise UserError(f"Data file {path!r} does not exist.")
     try:
-        with np.load(path) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             if "images" not in npz:
                 raise UserError(f"{path!r} has no array named 'images' (has {list(npz)}).")
             images = npz["images"]
-            labels = npz["labels"].astype(np.int32) if "labels" in npz else None
+            labels = npz["labels"] if "labels" in npz else None
             names = [str(n) for n in npz["label_names"]] if "label_names" in npz else None
     except (OSError, ValueError) as e:
         raise UserError(f"Cannot read {path!r} as a numpy .npz file: {e}") from e
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise UserError(f"'images' in {path!r} must be [N, H, W, C] with C in 1/3/4, "
+        raise UserError(f"'images' in {path!r} must be [N, H, W, C] with C in 1, 3 or 4, "
                         f"got shape {images.shape}.")
+    if labels is not None:
+        labels = np.asarray(labels).reshape(-1).astype(np.int32)
+        if len(labels) != len(images):
+            raise UserError(f"{path!r}: {len(labels)} labels for {len(images)} images.")
+    return images, labels, names
+
+
+def _npz_source(path: str, prep: Preprocess) -> Source:
+    images, labels, names = load_npz(path)
     if images.dtype != np.uint8:  # floats: accept [0, 1] or [0, 255]
         scale = 255.0 if images.max() <= 1.0 else 1.0
         images = np.clip(images.astype(np.float32) * scale, 0, 255)
