@@ -355,6 +355,7 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
     multi = len(opts.sizes) > 1
     folders = {s: os.path.join(opts.out, str(s)) if multi else opts.out for s in opts.sizes}
     _clean_temp_leftovers(opts.out)
+    created = [f for f in [opts.out, *folders.values()] if not os.path.exists(f)]
     shard_sets = {s: records.ShardSet(folders[s], num_shards) for s in opts.sizes}
 
     seen: dict[str, str] = {}
@@ -398,6 +399,9 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
     except BaseException:
         for shard_set in shard_sets.values():
             shard_set.abort()
+        for folder in reversed(created):  # folders this build made, now empty again
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
         raise
 
     by_reason = collections.Counter(reason for _, reason, _ in skipped)
