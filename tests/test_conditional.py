@@ -244,3 +244,24 @@ def test_cdcgan_mnist_config_is_source_002():
         (10, "input", "linear", "softplus", 100, 50, 100)
     assert "mnist28_generator: 2,215,553 trainable parameters" in proc.stdout
     assert "mnist28_discriminator: 1,733,505 trainable parameters" in proc.stdout
+
+
+@pytest.mark.parametrize("conditioning", ["input+hidden", "projection"])
+def test_conditional_step_under_mixed_float16(conditioning):
+    """The GPU path in small form on the CPU: fp16 compute, loss-scaled optimizers."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, head="linear",
+                            num_classes=K, d_conditioning=conditioning)
+        gan = GAN(pair.generator, pair.discriminator, latent_dim=100, head="linear", seed=0)
+        gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    keras.optimizers.Adam(2e-4, beta_1=0.5), loss="softplus")
+        assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+        x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 1)).astype("float32")
+        gan.fit(tf.data.Dataset.from_tensor_slices((x, np.arange(16) % K)).batch(8), epochs=1,
+                verbose=0)
+        assert all(np.isfinite(v.numpy()).all() for v in pair.generator.trainable_variables)
+        images = gan.generate(tf.random.normal([2, 100]), tf.one_hot([1, 2], K))
+        assert images.dtype == tf.float32 and images.shape == (2, 32, 32, 1)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
