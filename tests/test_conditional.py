@@ -265,3 +265,29 @@ def test_conditional_step_under_mixed_float16(conditioning):
         assert images.dtype == tf.float32 and images.shape == (2, 32, 32, 1)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("kind", ["folder", "tfrecords"])
+def test_conditional_run_on_class_subfolders(tmp_path, kind):
+    """Labels from class subfolders, read directly or through the dataset builder."""
+    from PIL import Image
+
+    from dcgan_tf.data.build import BuildOptions, build
+
+    src = tmp_path / "photos"
+    for name, value in (("black", 0), ("white", 255)):
+        (src / name).mkdir(parents=True)
+        for i in range(12):
+            Image.fromarray(np.full((40, 40), value, np.uint8)).save(src / name / f"{i}.png")
+    data = src
+    if kind == "tfrecords":
+        data = tmp_path / "records"
+        build(BuildOptions(source=str(src), out=str(data), sizes=(32,), channels=1,
+                           class_subfolders=True), progress=False)
+    result = trainer.run(Config(workdir=str(tmp_path / "run"), data=str(data), model="dcgan64",
+                                resolution=32, channels=1, ngf=8, ndf=8, batch_size=8,
+                                train_steps=3, num_classes=2, sample_grid=4, log_every=1))
+    assert result.status == "completed"
+    assert json.load(open(tmp_path / "run" / "classes.json")) == ["black", "white"]
+    info = json.load(open(tmp_path / "run" / "export" / "export.json"))
+    assert info["num_classes"] == 2 and info["class_names"] == ["black", "white"]

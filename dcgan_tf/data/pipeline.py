@@ -276,14 +276,28 @@ def _file_source(data: str, prep: Preprocess) -> Source:
             raise UserError(f"Folder {data!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
                             "and no TFRecords.")
 
+        # Class subfolders (every image one level or more below a first-level folder) give
+        # labels, as in the dataset builder's --class_subfolders; used by conditional runs.
+        tops = [os.path.relpath(f, data).split(os.sep)[0] for f in files]
+        names = sorted(set(tops)) if all(os.sep in os.path.relpath(f, data) for f in files) \
+            else None
+
         def load(path):
             raw = tf.io.read_file(path)
             image = tf.io.decode_image(raw, channels=prep.channels, expand_animations=False)
             return to_model_range(image, prep)
 
-        ds = tf.data.Dataset.from_tensor_slices(files).map(load, num_parallel_calls=AUTOTUNE)
+        paths = tf.data.Dataset.from_tensor_slices(files)
+        if names:
+            labels = tf.data.Dataset.from_tensor_slices(
+                np.array([names.index(t) for t in tops], np.int32))
+            ds = tf.data.Dataset.zip((paths, labels)).map(
+                lambda p, label: (load(p), label), num_parallel_calls=AUTOTUNE)
+        else:
+            ds = paths.map(load, num_parallel_calls=AUTOTUNE)
         ds = ds.ignore_errors(log_warning=True)
-        return Source(data, ds, len(files), exact_count=False)
+        return Source(data, ds, len(files), has_labels=bool(names), exact_count=False,
+                      label_names=names)
     raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
                     "of images nor TFRecord files.")
 
