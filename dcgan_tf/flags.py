@@ -173,12 +173,7 @@ def config_from_flags(flag_values=None) -> Config:
         value = fv[field.name].value
         kind, _ = _base_type(field.type)
         if kind is tuple and value is not None:
-            try:
-                value = tuple(int(v) for v in value)
-            except ValueError as e:
-                from dcgan_tf.errors import UserError
-                raise UserError(f"--{field.name} must be integers separated by commas, "
-                                f"got {','.join(value)!r}.") from e
+            value = _int_list(field.name, value)
         values[field.name] = value
     return Config(**values)
 

@@ -182,7 +182,9 @@ def load_npz(path: str):
 
 def _npz_source(path: str, prep: Preprocess) -> Source:
     images, labels, names = load_npz(path)
-    if images.dtype != np.uint8:  # floats: accept [0, 1] or [0, 255]
+    # Floats (in [0, 1] or [0, 255]) stay floats, unrounded: non-finite values reach the
+    # train step, whose health check stops the run, instead of turning silently into 0.
+    if images.dtype != np.uint8:
         scale = 255.0 if images.max() <= 1.0 else 1.0
         images = np.clip(images.astype(np.float32) * scale, 0, 255)
     ds = tf.data.Dataset.from_tensor_slices(images)

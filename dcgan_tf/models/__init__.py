@@ -9,7 +9,6 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
-from dcgan_tf.heads import get_head
 from dcgan_tf.models import conditional
 from dcgan_tf.models.common import ModelPair
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
@@ -67,9 +66,6 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
     latent_dim = options.get("latent_dim", defaults["latent_dim"])
     channels = options.get("channels", defaults["channels"])
     head = options.get("head", defaults["head"])
-    if d_conditioning == "projection" and get_head(head).units != 1:
-        raise ValueError(f"The projection discriminator needs a one-logit head (sigmoid or "
-                         f"linear), got {head!r}.")
     g_base = family.build(**dict(options, latent_dim=latent_dim + num_classes))
     d_channels = channels + num_classes if d_conditioning == "input" else channels
     d_base = family.build(**dict(options, channels=d_channels))
