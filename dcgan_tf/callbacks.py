@@ -6,6 +6,7 @@ on resume), so intervals stay aligned across restarts and with steps_per_executi
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -62,36 +63,132 @@ def learning_rates(gan) -> dict[str, float]:
 
 
 class Throughput(keras.callbacks.Callback):
-    """Adds `img_per_s` (real images consumed per second) to the logs the progress bar
-    shows. Must come before the progress bar in the callback list (Keras appends its own
-    progress bar last)."""
+    """Adds `img_per_s` to the logs: real images consumed per second over the last
+    `window` steps (the current speed, not a running mean since the epoch began). Must come
+    before the callbacks that show or log it."""
 
-    def __init__(self):
+    def __init__(self, window: int = 20):
         super().__init__()
-        self._t0 = None
-        self._images0 = 0
+        self._marks = collections.deque(maxlen=window + 1)
         self.rate = 0.0
 
+    def on_train_begin(self, logs=None):
+        self._marks.clear()  # a new fit segment: the time between segments is not training
+
     def on_train_batch_begin(self, batch, logs=None):
-        if self._t0 is None:
-            self._t0 = time.perf_counter()
-            self._images0 = int(self.model.images_seen.numpy())
+        if not self._marks:
+            self._marks.append((time.perf_counter(), int(self.model.images_seen.numpy())))
 
     def on_train_batch_end(self, batch, logs=None):
-        now = time.perf_counter()
-        images = int(self.model.images_seen.numpy())
-        if now > self._t0 and images > self._images0:
-            self.rate = (images - self._images0) / (now - self._t0)
+        self._marks.append((time.perf_counter(), int(self.model.images_seen.numpy())))
+        (t0, n0), (t1, n1) = self._marks[0], self._marks[-1]
+        if t1 > t0 and n1 > n0:
+            self.rate = (n1 - n0) / (t1 - t0)
         if logs is not None:
             logs["img_per_s"] = self.rate
-        # A window of recent steps: restart the clock every 20 batches.
-        if batch % 20 == 19:
-            self._t0, self._images0 = now, images
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["img_per_s"] = self.rate
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class RunProgress(keras.callbacks.Callback):
+    """One progress line for the whole run (not per epoch):
+
+        step 1200/3000 [========>...........] 40% | 1:23 elapsed, ETA 2:05 | 412 img/s | d_loss 0.532 g_loss 2.113
+
+    A resumed run starts at its resumed step; elapsed time counts this process's training.
+    On a terminal the line is redrawn in place (at most every `refresh` seconds); in a log
+    file one line is written every `log_seconds` and at the end.
+    """
+
+    def __init__(self, total_steps: int, out=None, interactive: bool | None = None,
+                 refresh: float = 0.25, log_seconds: float = 30.0, width: int = 24):
+        super().__init__()
+        self.total = total_steps
+        self.out = out or sys.stdout
+        self.interactive = (self.out.isatty() if interactive is None else interactive)
+        self.refresh = refresh if self.interactive else log_seconds
+        self.width = width
         self._t0 = None
+        self._step0 = 0
+        self._train_time = 0.0
+        self._segment_t0 = None
+        self._last_print = -math.inf
+        self._steps = collections.deque(maxlen=50)
+        self.last_line = ""
+
+    def on_train_begin(self, logs=None):
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+            self._step0 = _step(self.model)
+        self._segment_t0 = now
+        self._steps.clear()
+
+    def on_train_end(self, logs=None):
+        if self._segment_t0 is not None:
+            self._train_time += time.perf_counter() - self._segment_t0
+            self._segment_t0 = None
+        self._show(force=True)
+
+    def finish(self):
+        """Ends the redrawn line (the trainer calls it once, after the last segment)."""
+        if self.interactive and self.last_line:
+            print(file=self.out, flush=True)
+            self.last_line = ""
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps.append((time.perf_counter(), _step(self.model)))
+        self._logs = dict(logs or {})
+        self._show(force=_step(self.model) >= self.total)
+
+    def line(self) -> str:
+        step = _step(self.model)
+        frac = min(step / self.total, 1.0) if self.total else 1.0
+        done = int(self.width * frac)
+        bar = "=" * done + (">" if done < self.width else "") + "." * (self.width - done - 1)
+        elapsed = self._train_time + (time.perf_counter() - self._segment_t0
+                                      if self._segment_t0 is not None else 0.0)
+        parts = [f"step {step}/{self.total} [{bar[:self.width]}] {100 * frac:.0f}%"]
+        rate = None  # steps per second over the recent window
+        if len(self._steps) >= 2:
+            (t0, s0), (t1, s1) = self._steps[0], self._steps[-1]
+            if t1 > t0 and s1 > s0:
+                rate = (s1 - s0) / (t1 - t0)
+        eta = _clock((self.total - step) / rate) if rate and step < self.total else \
+            ("0:00" if step >= self.total else "?")
+        parts.append(f"{_clock(elapsed)} elapsed, ETA {eta}")
+        values = _float_logs(getattr(self, "_logs", {}))
+        if "img_per_s" in values:
+            parts.append(f"{values['img_per_s']:.0f} img/s")
+        last = self.model.last_step_values()
+        shown = [f"{k} {last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last]
+        extra = [f"{k} {values[k]:.3g}" for k in sorted(values) if k.endswith("loss_scale")]
+        parts.append(" ".join(shown + extra))
+        return " | ".join(p for p in parts if p)
+
+    def _show(self, force=False):
+        now = time.perf_counter()
+        if not force and now - self._last_print < self.refresh:
+            return
+        if self.model is None or not hasattr(self.model, "step"):
+            return
+        self._last_print = now
+        text = self.line()
+        if self.interactive:
+            pad = max(len(self.last_line) - len(text), 0)
+            print("\r" + text + " " * pad, end="", file=self.out, flush=True)
+        else:
+            print(text, file=self.out, flush=True)
+        self.last_line = text
 
 
 class RunProgbar(keras.callbacks.ProgbarLogger):
@@ -172,7 +269,7 @@ class SampleTiles(keras.callbacks.Callback):
         if step == self._last:
             return None
         self._last = step
-        images = self.model.generate(self.fixed_z, self.fixed_labels, training=False).numpy()
+        images = self.model.sample_images(self.fixed_z, self.fixed_labels).numpy()
         path = os.path.join(self.folder, f"step_{step:08d}.png")
         tile = write_tile(path, images, rows=self.rows, cols=self.grid,
                           row_names=self.row_names)
@@ -217,19 +314,42 @@ class ScalarLog(keras.callbacks.Callback):
         append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
 
 
-class HealthCheck(keras.callbacks.Callback):
-    """Watches every metric of every step, not only a key named `loss`.
+def state_is_finite_fn(model):
+    """A compiled check that every floating-point variable of both networks and both
+    optimizers (weights, BatchNorm statistics, Adam moments) is finite."""
+    variables = []
+    for owner in (model.generator, model.discriminator, model.d_optimizer, model.g_optimizer):
+        variables += [v for v in owner.variables if v.dtype.is_floating]
 
-    - A non-finite value (or, under fp16 loss scaling, a loss scale that has collapsed
-      below 1) is a divergence: restore the last good
-      checkpoint, then stop (`on_divergence="stop"`) or lower both learning rates and
-      go on (`"retry"`, at most `max_retries` times).
-    - D winning outright (D(x) > 1 - t and D(G(z)) < t on a probabilistic head) for
-      `span` consecutive steps gets one warning with the usual remedies (source 000).
+    @tf.function
+    def check():
+        return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in variables])
+
+    return lambda: bool(check().numpy())
+
+
+class HealthCheck(keras.callbacks.Callback):
+    """Watches every metric of every step, not only a key named `loss`, and the state.
+
+    Divergence, handled alike: restore the last good checkpoint, then stop
+    (`on_divergence="stop"`) or lower both learning rates and go on (`"retry"`, at most
+    `max_retries` times). It is any of
+    - a non-finite metric (without loss scaling; with it, an overflowing step is skipped
+      by the optimizer and a loss scale collapsing below 1 is the sign instead);
+    - a non-finite value anywhere in the training state (weights, BatchNorm statistics,
+      optimizer moments), checked after every step;
+    - an explosion: a loss or gradient norm whose magnitude exceeds `explode_factor` times
+      the median magnitude of its last `window` values (at least 1.0), e.g. 1e3 x;
+    - a checkpoint the trainer could not write because the state was not finite
+      (`refused_checkpoint`).
+    D winning outright (D(x) > 1 - t and D(G(z)) < t on a probabilistic head) for `span`
+    consecutive steps gets one warning with the usual remedies (source 000).
     """
 
+    WATCHED = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm")
+
     def __init__(self, restore_fn, *, on_divergence="stop", max_retries=3, lr_backoff=0.5,
-                 d_win_threshold=0.02, span=200, out=None):
+                 d_win_threshold=0.02, span=200, explode_factor=1e3, window=100, out=None):
         super().__init__()
         self.restore_fn = restore_fn
         self.on_divergence = on_divergence
@@ -237,11 +357,18 @@ class HealthCheck(keras.callbacks.Callback):
         self.lr_backoff = lr_backoff
         self.threshold = d_win_threshold
         self.span = span
+        self.explode_factor = explode_factor
         self.out = out or sys.stderr
         self.retries = 0
         self.diverged: str | None = None  # message when training stopped on divergence
         self._d_wins = 0
         self._warned = False
+        self._history = {k: collections.deque(maxlen=window) for k in self.WATCHED}
+        self._state_finite = None
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._state_finite = None
 
     def _say(self, text):
         print(f"\n[dcgan_tf] {text}", file=self.out, flush=True)
@@ -259,7 +386,28 @@ class HealthCheck(keras.callbacks.Callback):
                 return f"{key} became {value}"
         # Under loss scaling a non-finite step is skipped, not applied; weights that did go
         # bad make every step overflow, and the scale then collapses below 1 (caught above).
+        if self._state_finite is None:
+            self._state_finite = state_is_finite_fn(gan)
+        if not self._state_finite():
+            return "the training state (weights or optimizer moments) holds non-finite values"
+        if self.explode_factor > 0:
+            for key in self.WATCHED:
+                value = values.get(key)
+                if value is None or not math.isfinite(value):
+                    continue
+                history = self._history[key]
+                if history:
+                    median = float(np.median(history))
+                    if abs(value) > self.explode_factor * max(median, 1.0):
+                        return (f"{key} exploded to {value:.3g}, more than "
+                                f"{self.explode_factor:g}x its running median {median:.3g}")
+                history.append(abs(value))
         return None
+
+    def refused_checkpoint(self, step: int):
+        """The trainer found non-finite values while saving: handled as a divergence."""
+        self._diverge(step, "the checkpoint was refused because the training state holds "
+                            "non-finite values")
 
     def on_train_batch_end(self, batch, logs=None):
         gan = self.model
@@ -288,6 +436,8 @@ class HealthCheck(keras.callbacks.Callback):
         restored = self.restore_fn()
         for metric in gan.metrics:
             metric.reset_state()
+        for history in self._history.values():
+            history.clear()
         where = f"restored the checkpoint of step {_step(gan)}" if restored else \
             "no checkpoint to restore"
         if self.on_divergence == "retry" and self.retries < self.max_retries and restored:

@@ -17,6 +17,8 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 PREPROCESS = ("resize", "center", "resize_then_center")
 ON_DIVERGENCE = ("stop", "retry")
+UPDATE = ("sequential", "simultaneous")
+PROGRESS = ("run", "epoch", "none")
 
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
 IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
@@ -57,6 +59,7 @@ class Config:
     d_conditioning: str = "input"
     # loss and update rule
     loss: str = "bce"
+    update: str = "sequential"
     d_steps: int = 1
     g_steps: int = 1
     label_flip: float = 0.0
@@ -66,6 +69,8 @@ class Config:
     weight_decay: float = 0.0
     gp_weight: float = 10.0
     drift: float = 0.0
+    ema_decay: float = 0.0
+    ema_start: int = 0
     # optimizers
     g_lr: float = 2e-4
     d_lr: float = 2e-4
@@ -88,12 +93,14 @@ class Config:
     log_every: int = 50
     sample_grid: int = 8
     export: bool = True
+    progress: str = "run"
     # health
     on_divergence: str = "stop"
     max_retries: int = 3
     lr_backoff: float = 0.5
     d_win_threshold: float = 0.02
     d_win_span: int = 200
+    explode_factor: float = 1000.0
 
     # ------------------------------------------------------------------ checks
 
@@ -104,6 +111,8 @@ class Config:
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
+        _choice("update", self.update, UPDATE)
+        _choice("progress", self.progress, PROGRESS)
         _choice("d_conditioning", self.d_conditioning,
                 ("input", "hidden", "input+hidden", "projection"))
         if self.num_classes < 0:
@@ -112,7 +121,7 @@ class Config:
                      "keep_checkpoints", "sample_every", "log_every", "sample_grid",
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
-        for name in ("train_steps", "epochs", "max_retries", "load_size"):
+        for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         if (self.train_steps > 0) == (self.epochs > 0):
@@ -128,6 +137,12 @@ class Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name} must be in [0, 1), got {value}.")
+        if not (0.0 <= self.ema_decay < 1.0):
+            raise UserError(f"--ema_decay must be in [0, 1) (0: no EMA), got {self.ema_decay}.")
+        if not (math.isfinite(self.explode_factor) and
+                (self.explode_factor == 0 or self.explode_factor > 1)):
+            raise UserError(f"--explode_factor must be > 1 (or 0: off), got "
+                            f"{self.explode_factor}.")
         if not 0.0 < self.lr_backoff < 1.0:
             raise UserError(f"--lr_backoff must be in (0, 1), got {self.lr_backoff}.")
         if not 0.0 < self.d_win_threshold < 0.5:

@@ -24,12 +24,10 @@ import os
 import keras
 import tensorflow as tf
 
-from dcgan_tf.io_utils import replace_dir, temp_dir_beside
+from dcgan_tf.errors import UserError
+from dcgan_tf.io_utils import ensure_parent_writable, replace_dir, temp_dir_beside
 from dcgan_tf.latent import get_latent
-
-
-# Checkpoint key of the generator's exponential moving average, when a run keeps one.
-EMA_KEY = "ema_generator"
+from dcgan_tf.workdir import Workdir
 
 
 def to_uint8_images(images):
@@ -122,71 +120,36 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
 
 
 def export_workdir(workdir: str, out: str | None = None, step: int | None = None) -> str:
-    """Exports the generator of a training run from its checkpoint (`step` or the newest).
+    """Exports the generator of a training run from its checkpoint (`step` or the newest);
+    the EMA generator when the run kept one (export.json says which).
 
     Raises UserError when the workdir has no run, no checkpoint, or not that step.
     """
-    from dcgan_tf import trainer
-    from dcgan_tf.config import Config
-    from dcgan_tf.errors import UserError
-
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):
-        raise UserError(f"{workdir!r} holds no training run (no config.json).")
-    with open(config_path) as f:
-        config = trainer.resolve(Config.from_dict(json.load(f)))
+    wd = Workdir(workdir)
+    config = wd.config()
+    out = out or wd.export
+    ensure_parent_writable(out, "--out")
     keras.mixed_precision.set_global_policy("float32")  # exports compute in float32
-    pair = trainer.build_pair(config)
-    checkpoint = tf.train.Checkpoint(generator=pair.generator, discriminator=pair.discriminator)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(workdir, "checkpoints"), 100)
-    if not manager.checkpoints:
-        raise UserError(f"{workdir!r} has no checkpoint to export yet.")
-    steps = {int(p.rsplit("-", 1)[1]): p for p in manager.checkpoints}
-    if step is None:
-        step = max(steps)
-    if step not in steps:
-        raise UserError(f"{workdir!r} has no checkpoint of step {step}; it has "
-                        f"{sorted(steps)}.")
-    status = checkpoint.restore(steps[step])
-    status.expect_partial()  # optimizers and counters are not needed for an export
-    status.assert_existing_objects_matched()
-    generator, info = pair.generator, export_info(config, step, workdir)
-    saved = {name for name, _ in tf.train.list_variables(steps[step])}
-    if any(name.startswith(f"{EMA_KEY}/") for name in saved):
-        # A run with generator EMA: export the averaged weights (the usual choice).
-        generator = trainer.build_pair(config).generator
-        ema = tf.train.Checkpoint(**{EMA_KEY: generator}).restore(steps[step])
-        ema.expect_partial()
-        ema.assert_existing_objects_matched()
-        info["weights"] = "ema"
-    else:
-        info["weights"] = "raw"
-    out = out or os.path.join(workdir, "export")
+    generator, discriminator, step, kind = wd.restore_networks(step)
+    info = export_info(config, step, wd.class_names())
+    info["weights"] = kind
     try:
-        return export_generator(
-            generator, config.latent_dim, out, latent=config.latent,
-            discriminator=pair.discriminator, extra_info=info)
+        return export_generator(generator, config.latent_dim, out, latent=config.latent,
+                                discriminator=discriminator, extra_info=info)
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
 
 
-def export_info(config, step: int, workdir: str) -> dict:
+def export_info(config, step: int, class_names=None) -> dict:
     """What export.json records about the run (class names for conditional models)."""
     info = {"step": step, "model": config.model, "resolution": config.resolution,
             "channels": config.channels}
     if config.num_classes:
-        names = None
-        path = os.path.join(workdir, "classes.json")
-        if os.path.isfile(path):
-            with open(path) as f:
-                names = json.load(f)
-        info["class_names"] = names or [str(i) for i in range(config.num_classes)]
+        info["class_names"] = class_names or [str(i) for i in range(config.num_classes)]
     return info
 
 
 def _export_command(flag_values):
-    from dcgan_tf.errors import UserError
-
     if not flag_values.workdir:
         raise UserError("--workdir is required.")
     path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step)

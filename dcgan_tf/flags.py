@@ -14,6 +14,8 @@ import typing
 from absl import flags
 
 from dcgan_tf.config import Config
+from dcgan_tf.data.options import BuildOptions
+from dcgan_tf.errors import UserError
 
 HELP = {
     "workdir": "Folder of the run: checkpoints, samples, TensorBoard events, export. "
@@ -52,6 +54,16 @@ HELP = {
     "d_depths": "faces96: four discriminator depths, e.g. 64,128,256,512.",
     "bn_affine": "faces96: BatchNorm with learned scale and offset (source: without).",
     "loss": "bce, minimax, softmax_ce, softplus, lsgan, hinge or wgan_gp.",
+    "update": "Order of the two updates in a step: sequential (D first, then G through the "
+              "updated D; sources 000/003) or simultaneous (both from one forward pass; "
+              "source 004, the TensorFlow DCGAN tutorial).",
+    "ema_decay": "Keep an exponential moving average of G's weights with this decay (e.g. "
+                 "0.999) for samples and exports; 0: off.",
+    "ema_start": "Generator steps during which the average is a plain copy of G.",
+    "progress": "Console progress: run (one line for the whole run: steps, elapsed, ETA, "
+                "images/s, losses), epoch (Keras' per-epoch bar) or none.",
+    "explode_factor": "Divergence when a loss or gradient norm exceeds this many times its "
+                      "running median (at least 1.0); 0: off.",
     "d_steps": "Discriminator updates per generator update (each on its own real batch).",
     "g_steps": "Generator updates per discriminator update.",
     "label_flip": "Probability of swapping a sample's real/fake label in D's loss.",
@@ -88,12 +100,8 @@ HELP = {
     "d_win_span": "Warn when D has won outright for this many consecutive steps.",
 }
 
-_defined = False
-
-
-def _base_type(annotation):
-    """'int | None' -> (int, True); 'tuple[int, ...] | None' -> (tuple, True)."""
-    hint = eval(annotation, {"tuple": tuple}) if isinstance(annotation, str) else annotation
+def _base_type(hint):
+    """int | None -> (int, True); tuple[int, ...] | None -> (tuple, True)."""
     args = typing.get_args(hint)
     optional = isinstance(hint, types.UnionType) and type(None) in args
     if optional:
@@ -101,25 +109,46 @@ def _base_type(annotation):
     return typing.get_origin(hint) or hint, optional
 
 
+def _define_from_dataclass(cls, help_texts: dict, flag_names: dict | None = None) -> None:
+    """One absl flag per field of dataclass `cls` (type from its annotations, default from
+    the field). A name another tool already defined in this process is left as it is."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        name = (flag_names or {}).get(field.name, field.name)
+        if name in flags.FLAGS:
+            continue
+        kind, _ = _base_type(hints[field.name])
+        default, help_text = field.default, help_texts[field.name]
+        if kind is bool:
+            flags.DEFINE_boolean(name, default, help_text)
+        elif kind is int:
+            flags.DEFINE_integer(name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(name, default, help_text)
+        elif kind is tuple:
+            flags.DEFINE_list(name, None if default is None else [str(v) for v in default],
+                              help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+
+
+def _values_from_flags(cls, fv, flag_names: dict | None = None) -> dict:
+    """Field values of `cls` read from parsed flags (integer lists parsed, UserError)."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        name = (flag_names or {}).get(field.name, field.name)
+        value = getattr(fv, name)
+        kind, _ = _base_type(hints[field.name])
+        if kind is tuple and value is not None:
+            value = parse_int_list(name, value)
+        values[field.name] = value
+    return values
+
+
 def define_flags() -> None:
     """Defines one absl flag per Config field (idempotent)."""
-    global _defined
-    if _defined:
-        return
-    for field in dataclasses.fields(Config):
-        kind, _ = _base_type(field.type)
-        default, help_text = field.default, HELP[field.name]
-        if kind is bool:
-            flags.DEFINE_boolean(field.name, default, help_text)
-        elif kind is int:
-            flags.DEFINE_integer(field.name, default, help_text)
-        elif kind is float:
-            flags.DEFINE_float(field.name, default, help_text)
-        elif kind is tuple:
-            flags.DEFINE_list(field.name, default, help_text)
-        else:
-            flags.DEFINE_string(field.name, default, help_text)
-    _defined = True
+    _define_from_dataclass(Config, HELP)
 
 
 def define_export_flags():
@@ -165,16 +194,38 @@ def define_generate_flags():
     return flags.FLAGS
 
 
-def config_from_flags(flag_values=None) -> Config:
-    """Reads the parsed flags into a Config (not yet validated)."""
+LENGTH_FLAGS = ("train_steps", "epochs")
+
+
+def command_line_flags(argv) -> set[str]:
+    """Names of the flags written on the command line itself (not inside a --flagfile)."""
+    names = set()
+    for token in argv or []:
+        if not token.startswith("-") or token in ("-", "--"):
+            continue
+        name = token.lstrip("-").split("=", 1)[0]
+        if name.startswith("no") and name[2:] in flags.FLAGS and name not in flags.FLAGS:
+            name = name[2:]
+        names.add(name)
+    return names
+
+
+def config_from_flags(flag_values=None, argv=None) -> Config:
+    """Reads the parsed flags into a Config (not yet validated).
+
+    A run length given on the command line (`argv`, the tokens as typed) replaces the one a
+    flagfile set: `--flagfile=configs/cat64.cfg --train_steps=100` trains 100 steps even
+    though the flagfile says --epochs=400 (the other length is cleared). Both on the command
+    line is still an error (Config.validate).
+    """
     fv = flag_values or flags.FLAGS
-    values = {}
-    for field in dataclasses.fields(Config):
-        value = fv[field.name].value
-        kind, _ = _base_type(field.type)
-        if kind is tuple and value is not None:
-            value = _int_list(field.name, value)
-        values[field.name] = value
+    values = _values_from_flags(Config, fv)
+    typed = command_line_flags(argv) & set(LENGTH_FLAGS)
+    if len(typed) == 1:
+        (given,) = typed
+        for other in LENGTH_FLAGS:
+            if other != given:
+                values[other] = 0
     return Config(**values)
 
 
@@ -193,44 +244,43 @@ def flagfile_text(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+BUILD_HELP = {
+    "source": "A folder of images (recursive), an .npz with 'images' (and 'labels', "
+              "'label_names'), or tfds:NAME.",
+    "out": "Folder to write the TFRecord shards and metadata.json into.",
+    "sizes": "Output size in pixels (square); several, e.g. 4,8,16,32,64, write one "
+             "subfolder per size.",
+    "channels": "1 (grayscale) or 3 (RGB).",
+    "crop": "none, center, resize_then_center, face, cat_face or boxes.",
+    "load_size": "resize_then_center: resize to this first (source 000: 256 for --size=64).",
+    "small": "Crops smaller than the size: skip or upscale.",
+    "format": "Encoding of image_raw: jpeg or png.",
+    "jpeg_quality": "JPEG quality, 1-100.",
+    "background": "R,G,B that transparent pixels and crops past the border get.",
+    "class_subfolders": "First-level subfolders are classes: integer labels and a saved "
+                        "label map.",
+    "dedup": "Drop files whose bytes repeat an earlier file.",
+    "face_margin": "face/cat_face: margin on each side, as a fraction of the detected face "
+                   "size.",
+    "min_face_size": "face/cat_face: smallest face in source pixels.",
+    "max_faces": "face/cat_face: most faces taken from one photo.",
+    "min_confidence": "face: smallest MTCNN confidence accepted.",
+    "on_no_face": "face/cat_face with nothing found: skip the photo or take its centre "
+                  "square.",
+    "detect_max_side": "Detect on a copy no larger than this.",
+    "boxes": "boxes: CSV of file,x,y,w,h (files relative to --source).",
+    "tfds_split": "tfds split to read.",
+    "tfds_data_dir": "tfds data folder (default ~/tensorflow_datasets).",
+    "num_shards": "Number of shards; 0: about 1,024 records each.",
+    "workers": "Threads decoding and cropping; 0: one per core.",
+    "overwrite": "Replace a different dataset already in --out.",
+}
+BUILD_FLAG_NAMES = {"sizes": "size"}  # field -> flag, where the flag reads better
+
+
 def define_build_flags():
-    """Flags of `python -m dcgan_tf.data.build`; returns the FlagValues holding them."""
-    if "crop" in flags.FLAGS:
-        return flags.FLAGS
-    flags.DEFINE_string("source", "", "A folder of images (recursive), an .npz with 'images' "
-                                      "(and 'labels', 'label_names'), or tfds:NAME.")
-    flags.DEFINE_string("out", "", "Folder to write the TFRecord shards and metadata.json into.")
-    flags.DEFINE_list("size", ["64"], "Output size in pixels (square); several, e.g. "
-                                      "4,8,16,32,64, write one subfolder per size.")
-    flags.DEFINE_integer("channels", 3, "1 (grayscale) or 3 (RGB).")
-    flags.DEFINE_string("crop", "center", "none, center, resize_then_center, face, cat_face "
-                                          "or boxes.")
-    flags.DEFINE_integer("load_size", 0, "resize_then_center: resize to this first "
-                                         "(source 000: 256 for --size=64).")
-    flags.DEFINE_string("small", "skip", "Crops smaller than the size: skip or upscale.")
-    flags.DEFINE_string("format", "jpeg", "Encoding of image_raw: jpeg or png.")
-    flags.DEFINE_integer("jpeg_quality", 95, "JPEG quality, 1-100.")
-    flags.DEFINE_list("background", ["255", "255", "255"],
-                      "R,G,B that transparent pixels and crops past the border get.")
-    flags.DEFINE_boolean("class_subfolders", False, "First-level subfolders are classes: "
-                                                    "integer labels and a saved label map.")
-    flags.DEFINE_boolean("dedup", False, "Drop files whose bytes repeat an earlier file.")
-    flags.DEFINE_float("face_margin", 0.25, "face/cat_face: margin on each side, as a "
-                                            "fraction of the detected face size.")
-    flags.DEFINE_integer("min_face_size", 40, "face/cat_face: smallest face in source pixels.")
-    flags.DEFINE_integer("max_faces", 1, "face/cat_face: most faces taken from one photo.")
-    flags.DEFINE_float("min_confidence", 0.95, "face: smallest MTCNN confidence accepted.")
-    flags.DEFINE_string("on_no_face", "skip", "face/cat_face with nothing found: skip the "
-                                              "photo or take its centre square.")
-    flags.DEFINE_integer("detect_max_side", 1024, "Detect on a copy no larger than this.")
-    flags.DEFINE_string("boxes", "", "boxes: CSV of file,x,y,w,h (files relative to --source).")
-    if "tfds_split" not in flags.FLAGS:
-        flags.DEFINE_string("tfds_split", "train", "tfds split to read.")
-    if "tfds_data_dir" not in flags.FLAGS:
-        flags.DEFINE_string("tfds_data_dir", "", "tfds data folder (default ~/tensorflow_datasets).")
-    flags.DEFINE_integer("num_shards", 0, "Number of shards; 0: about 1,024 records each.")
-    flags.DEFINE_integer("workers", 0, "Threads decoding and cropping; 0: one per core.")
-    flags.DEFINE_boolean("overwrite", False, "Replace a different dataset already in --out.")
+    """Flags of `python -m dcgan_tf.data.build`, one per BuildOptions field."""
+    _define_from_dataclass(BuildOptions, BUILD_HELP, BUILD_FLAG_NAMES)
     return flags.FLAGS
 
 
@@ -245,6 +295,8 @@ def define_serve_flags():
     flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
     flags.DEFINE_integer("max_count", 64, "Most images one request may ask for.")
     flags.DEFINE_integer("threads", 4, "Request threads of the server.")
+    flags.DEFINE_float("body_timeout", 10.0, "Seconds a request may take to arrive (slow "
+                                             "or silent clients are disconnected).")
     return flags.FLAGS
 
 
@@ -260,26 +312,17 @@ def define_accuracy_flags():
     return flags.FLAGS
 
 
-def _int_list(name: str, values) -> tuple[int, ...]:
+def parse_int_list(name: str, values) -> tuple[int, ...]:
+    """'3,17,42' or ['3', '17', '42'] -> (3, 17, 42); UserError naming --name otherwise.
+    The one integer-list parser of every tool."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
     try:
-        return tuple(int(v) for v in values)
+        return tuple(int(str(v).strip()) for v in values)
     except (TypeError, ValueError):
-        from dcgan_tf.errors import UserError
         raise UserError(f"--{name} must be integers separated by commas, "
-                        f"got {','.join(values)!r}.") from None
+                        f"got {','.join(str(v) for v in values)!r}.") from None
 
 
-def build_options_from_flags(fv=None):
-    from dcgan_tf.data.build import BuildOptions
-
-    fv = fv or flags.FLAGS
-    return BuildOptions(
-        source=fv.source, out=fv.out, sizes=_int_list("size", fv.size), channels=fv.channels,
-        crop=fv.crop, load_size=fv.load_size, small=fv.small, format=fv.format,
-        jpeg_quality=fv.jpeg_quality, background=_int_list("background", fv.background),
-        class_subfolders=fv.class_subfolders, dedup=fv.dedup, face_margin=fv.face_margin,
-        min_face_size=fv.min_face_size, max_faces=fv.max_faces,
-        min_confidence=fv.min_confidence, on_no_face=fv.on_no_face,
-        detect_max_side=fv.detect_max_side, boxes=fv.boxes, split=fv.tfds_split,
-        tfds_data_dir=fv.tfds_data_dir, num_shards=fv.num_shards, workers=fv.workers,
-        overwrite=fv.overwrite)
+def build_options_from_flags(fv=None) -> BuildOptions:
+    return BuildOptions(**_values_from_flags(BuildOptions, fv or flags.FLAGS, BUILD_FLAG_NAMES))

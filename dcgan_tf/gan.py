@@ -1,13 +1,24 @@
 """The Keras model that trains a generator against a discriminator.
 
-`GAN.train_step` holds all of the update math; sampling, checkpoints, TensorBoard and health
-checks live in callbacks. One step, with d_steps = n_d and g_steps = n_g:
+`GAN.train_step` holds the update math and is composed of parts, all resolved before
+training (dcgan_tf.components turns a Config into them):
+
+    loss           LossSpec: the pure per-example D and G losses (dcgan_tf.losses)
+    targets        Targets: label flipping and one-sided smoothing of D's targets
+    regularizers   penalties added to D's and/or G's loss (dcgan_tf.regularizers)
+    augmentations  transformations of every image D sees (dcgan_tf.augment)
+    ema            an averaged copy of G updated after each G step (dcgan_tf.ema)
+    update         UpdateRule: d_steps / g_steps and the order of the two updates
+
+The step never asks which parts exist: it collects their terms and metrics. One step with
+d_steps = n_d, g_steps = n_g:
 
   real batch [n_d * B, H, W, C] is split into n_d chunks of B.
   for the first n_d - 1 chunks: z -> G(z) -> one D update.
-  last chunk: z -> G(z) under the generator tape; D update on the detached fakes (D(x) and
-  D(G(z)) "before"); the generator loss then re-reads the SAME fakes with the updated D
-  (D(G(z)) "after", sources 000/003) - one generator forward pass for both updates.
+  last chunk, order "sequential" (sources 000/003): D update on detached fakes (D(x) and
+  D(G(z)) "before"), then the generator loss re-reads the SAME fakes through the updated D
+  (D(G(z)) "after"). Order "simultaneous" (source 004, the TensorFlow DCGAN tutorial): both
+  losses from one forward pass, both gradients taken before either network changes.
   then n_g - 1 further generator updates with fresh z.
 
 Losses are reduced per example over the GLOBAL batch (`losses.reduce_per_replica`), so the
@@ -18,7 +29,6 @@ folded with the replica id so replicas draw different z.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import keras
 import tensorflow as tf
@@ -26,38 +36,29 @@ import tensorflow as tf
 from dcgan_tf import losses as losses_lib
 from dcgan_tf.heads import get_head
 from dcgan_tf.latent import get_latent
-from dcgan_tf.registry import check_positive_int
-from dcgan_tf.schedules import linear_decay
+from dcgan_tf.regularizers import StepContext
+from dcgan_tf.registry import check_choice, check_positive_int
+
+UPDATE_ORDERS = ("sequential", "simultaneous")
+CORE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
+                "g_grad_norm")
 
 
 @dataclasses.dataclass(frozen=True)
-class StepOptions:
-    """Static settings of the update math (validated by `GAN.compile`).
+class UpdateRule:
+    """How many updates of each network one train step makes, and in which order.
 
-    d_steps / g_steps: discriminator updates per step and generator updates per step; one
-      of them is 1 (n D steps per G step, or n G steps per D step).
-    label_flip: probability of swapping each sample's real/fake target in D's loss.
-    label_smoothing: one-sided smoothing, real target 1 - s (Salimans et al. 2016).
-    instance_noise: sigma of Gaussian noise added to every D input, decaying linearly to 0
-      over `instance_noise_decay_steps` generator steps (0 = constant).
-    weight_decay: coefficient of an L2 penalty sum(w^2)/2 over every kernel of the network
-      being updated (source 004's "weight decay on all weights").
-    gp_weight / drift: gradient-penalty lambda and epsilon-drift for `wgan_gp`.
+    d_steps / g_steps: n D updates per G update (each on its own real chunk) or n G updates
+      per D update; one of them is 1.
+    order: "sequential" (D first, G then reads the fakes through the updated D) or
+      "simultaneous" (both gradients from one forward pass; saves one D pass per step).
     """
 
-    loss: str = "bce"
     d_steps: int = 1
     g_steps: int = 1
-    label_flip: float = 0.0
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    instance_noise_decay_steps: int = 0
-    weight_decay: float = 0.0
-    gp_weight: float = 10.0
-    drift: float = 0.0
+    order: str = "sequential"
 
-    def validate(self, head: str) -> None:
-        spec = losses_lib.get_loss(self.loss)
+    def __post_init__(self):
         check_positive_int("d_steps", self.d_steps)
         check_positive_int("g_steps", self.g_steps)
         if self.d_steps > 1 and self.g_steps > 1:
@@ -65,29 +66,11 @@ class StepOptions:
                 f"Use either d_steps > 1 or g_steps > 1, not both (got d_steps={self.d_steps}, "
                 f"g_steps={self.g_steps})."
             )
-        for name in ("label_flip", "label_smoothing"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 0.5:
-                raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
-        for name in ("instance_noise", "weight_decay", "gp_weight", "drift"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
-        if self.instance_noise_decay_steps < 0:
-            raise ValueError(
-                "instance_noise_decay_steps must be >= 0, got "
-                f"{self.instance_noise_decay_steps!r}."
-            )
-        spec.validate(head=head, label_flip=self.label_flip,
-                      label_smoothing=self.label_smoothing)
+        check_choice("update order", self.order, UPDATE_ORDERS)
 
 
 def _is_loss_scaled(optimizer) -> bool:
     return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-
-def _kernels(model: keras.Model):
-    return [v for v in model.trainable_variables if len(v.shape) >= 2]
 
 
 class GAN(keras.Model):
@@ -133,28 +116,27 @@ class GAN(keras.Model):
                                        aggregation="only_first_replica")
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
                                        aggregation="only_first_replica")
-        self.options = StepOptions()
+        self.regularizers, self.augmentations, self.ema = [], [], None
         self.built = True
 
     # ------------------------------------------------------------------ setup
 
-    def compile(self, d_optimizer, g_optimizer, *, loss: str = "bce", d_steps: int = 1,
-                g_steps: int = 1, label_flip: float = 0.0, label_smoothing: float = 0.0,
-                instance_noise: float = 0.0, instance_noise_decay_steps: int = 0,
-                weight_decay: float = 0.0, gp_weight: float = 10.0, drift: float = 0.0,
-                jit_compile="auto", steps_per_execution: int = 1, **kwargs):
-        """Sets optimizers and step options; validates them before any training.
+    def compile(self, d_optimizer, g_optimizer, *, loss: losses_lib.LossSpec,
+                targets: losses_lib.Targets | None = None, regularizers=(), augmentations=(),
+                ema=None, update: UpdateRule | None = None, jit_compile="auto",
+                steps_per_execution: int = 1, **kwargs):
+        """Sets the optimizers and the parts of the update step (resolved objects, not names:
+        dcgan_tf.components builds them from a Config) and validates them before training.
 
-        Under a `mixed_float16` policy both optimizers are wrapped in
-        `LossScaleOptimizer` (Keras wraps only a single `optimizer=` argument itself).
+        Under a `mixed_float16` policy both optimizers are wrapped in `LossScaleOptimizer`
+        (Keras wraps only a single `optimizer=` argument itself).
         """
-        options = StepOptions(
-            loss=loss, d_steps=d_steps, g_steps=g_steps, label_flip=label_flip,
-            label_smoothing=label_smoothing, instance_noise=instance_noise,
-            instance_noise_decay_steps=instance_noise_decay_steps,
-            weight_decay=weight_decay, gp_weight=gp_weight, drift=drift,
-        )
-        options.validate(self.head.name)
+        if not isinstance(loss, losses_lib.LossSpec):
+            raise TypeError(f"loss must be a LossSpec (dcgan_tf.losses.get_loss(name)), "
+                            f"got {loss!r}.")
+        targets = targets or losses_lib.Targets()
+        update = update or UpdateRule()
+        loss.validate(head=self.head.name, targets=targets)
         check_positive_int("steps_per_execution", steps_per_execution)
         super().compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution,
                         **kwargs)
@@ -163,8 +145,12 @@ class GAN(keras.Model):
             g_optimizer = self._loss_scaled(g_optimizer)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
-        self.options = options
-        self.loss_spec = losses_lib.get_loss(loss)
+        self.loss_spec = loss
+        self.targets = targets
+        self.update_rule = update
+        self.regularizers = list(regularizers)
+        self.augmentations = list(augmentations)
+        self.ema = ema
         self._make_trackers()
         # Slots now, not at the first apply: a checkpoint can then restore into them, and a
         # LossScaleOptimizer has its dynamic scale before the gradient penalty reads it.
@@ -177,10 +163,9 @@ class GAN(keras.Model):
         return keras.optimizers.LossScaleOptimizer(optimizer)
 
     def _make_trackers(self):
-        names = ["d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
-                 "g_grad_norm"]
-        if self.loss_spec.gradient_penalty:
-            names += ["gp", "grad_norm"]
+        names = list(CORE_METRICS)
+        for part in self.regularizers + self.augmentations:
+            names += [n for n in part.metric_names if n not in names]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
         # The values of the latest step (the trackers hold epoch averages), for callbacks
         # that log or check single steps. Diagnostic only: not checkpointed.
@@ -224,6 +209,14 @@ class GAN(keras.Model):
             return self.generator([z, self._labels(labels, z)], training=training)
         return self.generator(z, training=training)
 
+    def sample_images(self, z, labels=None):
+        """Images in [-1, 1] from the sampling generator (the EMA copy when kept), in
+        inference mode: what tiles and exports show."""
+        generator = self.sampling_generator
+        if self.num_classes:
+            return generator([z, self._labels(labels, z)], training=False)
+        return generator(z, training=False)
+
     def discriminate(self, images, labels=None, training: bool = False):
         """Float32 logits [N, head.units]."""
         if self.num_classes:
@@ -244,84 +237,57 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------------------ the step
 
-    def _noisy(self, images, sigma):
-        """Instance noise: images + N(0, sigma^2), only when it is switched on."""
-        if self.options.instance_noise <= 0.0:
-            return images
-        noise = tf.random.stateless_normal(tf.shape(images), seed=self.next_seed())
-        return images + tf.cast(sigma, images.dtype) * tf.cast(noise, images.dtype)
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator that samples, tiles and exports use: the EMA copy when kept."""
+        return self.ema.generator if getattr(self, "ema", None) is not None else self.generator
 
-    def _targets(self, batch):
-        """Per-sample (real, fake) targets after smoothing and flipping, float32 [B]."""
-        opts = self.options
-        real_t = tf.fill([batch], 1.0 - opts.label_smoothing)
-        fake_t = tf.zeros([batch])
-        if opts.label_flip > 0.0:
-            flip = tf.random.stateless_uniform([2, batch], seed=self.next_seed())
-            flip = flip < opts.label_flip
-            real_t, fake_t = (tf.where(flip[0], fake_t, real_t),
-                              tf.where(flip[1], 1.0 - opts.label_smoothing, fake_t))
-        return real_t, fake_t
+    def _augment(self, images):
+        for augmentation in self.augmentations:
+            images = augmentation(images, self)
+        return images
 
-    def _weight_penalty(self, model):
-        if self.options.weight_decay <= 0.0:
-            return 0.0
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        l2 = tf.add_n([tf.nn.l2_loss(tf.cast(k, tf.float32)) for k in _kernels(model)])
-        return self.options.weight_decay * l2 / replicas
+    def _penalties(self, ctx: StepContext, step):
+        """Sum of the regularizer terms for this update, their metrics and weights."""
+        total, metrics, weights = 0.0, {}, {}
+        for regularizer in self.regularizers:
+            if ctx.network not in regularizer.networks:
+                continue
+            term, values, ran = regularizer(ctx, step)
+            total = total + term
+            for name, value in values.items():
+                metrics[name], weights[name] = value, tf.cast(ran, tf.float32)
+        return total, metrics, weights
 
-    def _gradient_penalty(self, real, fake, y=None):
-        """Per-sample penalty and gradient norm at x_hat = e x + (1 - e) G(z), e ~ U[0, 1]."""
+    def _d_objective(self, real, fake, y):
+        """D's loss on a real chunk and fakes (call under D's tape): (loss + penalties,
+        metrics, metric weights, real_logits, fake_logits)."""
         batch = tf.shape(real)[0]
-        eps = tf.random.stateless_uniform([batch, 1, 1, 1], seed=self.next_seed())
-        x_hat = eps * tf.cast(real, tf.float32) + (1.0 - eps) * tf.cast(fake, tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(x_hat)
-            scores = tf.reduce_sum(self.discriminate(x_hat, y, training=True))
-            # Under fp16 the inner objective is scaled too, then unscaled in float32.
-            scaled = self.d_optimizer.scale_loss(scores)
-        grads = tf.cast(tape.gradient(scaled, x_hat), tf.float32)
-        if _is_loss_scaled(self.d_optimizer):
-            grads = grads / tf.cast(self.d_optimizer.dynamic_scale, tf.float32)
-        # epsilon inside the sqrt: the gradient of sqrt at 0 is infinite.
-        norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
-        penalty = losses_lib.gradient_penalty(grad_norm=norm, weight=self.options.gp_weight)
-        return penalty, norm
-
-    def _d_update(self, real, fake, sigma, y=None):
-        """One discriminator update on a real chunk and detached fakes."""
-        opts, spec = self.options, self.loss_spec
-        batch = tf.shape(real)[0]
-        real_t, fake_t = self._targets(batch)
-        d_vars = self.discriminator.trainable_variables
-        with tf.GradientTape() as tape:
-            # Two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart.
-            real_logits = self.discriminate(self._noisy(real, sigma), y, training=True)
-            fake_logits = self.discriminate(self._noisy(fake, sigma), y, training=True)
-            extra = {"drift": opts.drift} if spec.gradient_penalty else {}
-            per_example = spec.d_fn(real_logits=real_logits, fake_logits=fake_logits,
-                                    real_targets=real_t, fake_targets=fake_t, **extra)
-            stats = {}
-            if spec.gradient_penalty:
-                penalty, norm = self._gradient_penalty(real, fake, y)
-                per_example = per_example + penalty
-                stats["gp"] = tf.reduce_mean(penalty)
-                stats["grad_norm"] = tf.reduce_mean(norm)
-            d_loss = losses_lib.reduce_per_replica(per_example)
-            total = d_loss + self._weight_penalty(self.discriminator)
-            scaled = self.d_optimizer.scale_loss(total)
-        grads = tape.gradient(scaled, d_vars)
-        self.d_optimizer.apply(grads, d_vars)
-        self.d_step.assign_add(1)
-        stats.update(d_grad_norm=self._grad_norm(grads, self.d_optimizer), d_loss=d_loss,
-                     d_real=tf.reduce_mean(self.head.score(real_logits)),
+        real_t, fake_t = self.targets.draw(batch, self.next_seed() if self.targets.label_flip
+                                           else None)
+        # Two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart.
+        real_logits = self.discriminate(self._augment(real), y, training=True)
+        fake_logits = self.discriminate(self._augment(fake), y, training=True)
+        per_example = self.loss_spec.d_fn(real_logits=real_logits, fake_logits=fake_logits,
+                                          real_targets=real_t, fake_targets=fake_t)
+        d_loss = losses_lib.reduce_per_replica(per_example)
+        ctx = StepContext(self, "d", self.discriminator, real=real, fake=tf.stop_gradient(fake),
+                          labels=y, real_logits=real_logits, fake_logits=fake_logits)
+        penalty, stats, weights = self._penalties(ctx, self.d_step)
+        stats.update(d_loss=d_loss, d_real=tf.reduce_mean(self.head.score(real_logits)),
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
-        return stats
+        return d_loss + penalty, stats, weights, real_logits, fake_logits
 
-    def _g_loss(self, fake, sigma, y=None):
-        fake_logits = self.discriminate(self._noisy(fake, sigma), y, training=True)
+    def _g_objective(self, fake, y, fake_logits=None):
+        """G's loss on its fakes (call under G's tape): (g_loss, total, fake_logits,
+        regularizer metrics, their weights)."""
+        if fake_logits is None:
+            fake_logits = self.discriminate(self._augment(fake), y, training=True)
         g_loss = losses_lib.reduce_per_replica(self.loss_spec.g_fn(fake_logits=fake_logits))
-        return g_loss, fake_logits
+        ctx = StepContext(self, "g", self.generator, fake=fake, labels=y,
+                          fake_logits=fake_logits)
+        penalty, stats, weights = self._penalties(ctx, self.g_step)
+        return g_loss, g_loss + penalty, fake_logits, stats, weights
 
     @staticmethod
     def _grad_norm(grads, optimizer):
@@ -331,13 +297,68 @@ class GAN(keras.Model):
             norm = norm / tf.cast(optimizer.dynamic_scale, tf.float32)
         return norm
 
-    def _g_apply(self, tape, g_loss):
-        """Applies the generator update; returns the gradient norm."""
-        g_vars = self.generator.trainable_variables
-        grads = tape.gradient(g_loss, g_vars)
-        self.g_optimizer.apply(grads, g_vars)
+    def _apply_d(self, grads, real_logits):
+        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+        self.d_step.assign_add(1)
+        for augmentation in self.augmentations:
+            augmentation.observe(self, real_logits)
+        return self._grad_norm(grads, self.d_optimizer)
+
+    def _apply_g(self, grads):
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
         self.g_step.assign_add(1)
+        if self.ema is not None:
+            self.ema.update(self.g_step)
         return self._grad_norm(grads, self.g_optimizer)
+
+    def _d_update(self, real, fake, y=None):
+        """One discriminator update on a real chunk and detached fakes."""
+        d_vars = self.discriminator.trainable_variables
+        with tf.GradientTape() as tape:
+            total, stats, weights, real_logits, _ = self._d_objective(real, fake, y)
+            scaled = self.d_optimizer.scale_loss(total)
+        stats["d_grad_norm"] = self._apply_d(tape.gradient(scaled, d_vars), real_logits)
+        return stats, weights
+
+    def _g_update(self, batch, y):
+        """One generator update with fresh z; returns (g_loss, gradient norm)."""
+        with tf.GradientTape() as tape:
+            fake = self.generate(self.sample_latent(batch), y, training=True)
+            g_loss, total, *_ = self._g_objective(fake, y)
+            scaled = self.g_optimizer.scale_loss(total)
+        return g_loss, self._apply_g(tape.gradient(scaled, self.generator.trainable_variables))
+
+    def _last_chunk_sequential(self, real, y, batch):
+        with tf.GradientTape() as g_tape:
+            fake = self.generate(self.sample_latent(batch), y, training=True)
+            with g_tape.stop_recording():
+                stats, weights = self._d_update(real, tf.stop_gradient(fake), y)
+            g_loss, total, fake_logits, g_stats, g_weights = self._g_objective(fake, y)
+            scaled = self.g_optimizer.scale_loss(total)
+        stats.update(g_stats)
+        weights.update(g_weights)
+        g_grad_norm = self._apply_g(g_tape.gradient(scaled, self.generator.trainable_variables))
+        stats.update(g_loss=g_loss, g_grad_norm=g_grad_norm,
+                     d_fake_after=tf.reduce_mean(self.head.score(fake_logits)))
+        return stats, weights
+
+    def _last_chunk_simultaneous(self, real, y, batch):
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = self.generate(self.sample_latent(batch), y, training=True)
+            d_total, stats, weights, real_logits, fake_logits = self._d_objective(real, fake, y)
+            d_scaled = self.d_optimizer.scale_loss(d_total)
+            g_loss, g_total, _, g_stats, g_weights = self._g_objective(fake, y, fake_logits)
+            g_scaled = self.g_optimizer.scale_loss(g_total)
+        stats.update(g_stats)
+        weights.update(g_weights)
+        d_grads = d_tape.gradient(d_scaled, d_vars)
+        g_grads = g_tape.gradient(g_scaled, g_vars)
+        stats["d_grad_norm"] = self._apply_d(d_grads, real_logits)
+        stats.update(g_loss=g_loss, g_grad_norm=self._apply_g(g_grads),
+                     d_fake_after=stats["d_fake"])  # one pass: D(G(z)) before the updates
+        return stats, weights
 
     def train_step(self, data):
         if isinstance(data, (tuple, list)):
@@ -348,8 +369,8 @@ class GAN(keras.Model):
         if self.num_classes and classes is None:
             raise ValueError(f"This GAN is conditional on {self.num_classes} classes: the "
                              "data must yield (images, class indices).")
-        opts = self.options
-        n = opts.d_steps
+        rule = self.update_rule
+        n = rule.d_steps
         chunks = tf.split(real, n, axis=0) if n > 1 else [real]
         # Fakes are drawn for the classes of the real chunk they are compared with.
         ys = [None] * n
@@ -357,48 +378,39 @@ class GAN(keras.Model):
             y = self.one_hot(classes)
             ys = tf.split(y, n, axis=0) if n > 1 else [y]
         batch = tf.shape(chunks[-1])[0]
-        sigma = linear_decay(self.g_step, start=opts.instance_noise,
-                             decay_steps=opts.instance_noise_decay_steps)
+        values = {}
+        for augmentation in self.augmentations:  # e.g. the noise sigma of this step
+            values.update(augmentation.metrics(self))
 
         for chunk, y in zip(chunks[:-1], ys[:-1]):
             fake = self.generate(self.sample_latent(batch), y, training=True)
-            self._d_update(chunk, tf.stop_gradient(fake), sigma, y)
+            self._d_update(chunk, tf.stop_gradient(fake), y)
 
-        y = ys[-1]
-        with tf.GradientTape() as g_tape:
-            fake = self.generate(self.sample_latent(batch), y, training=True)
-            with g_tape.stop_recording():
-                d_stats = self._d_update(chunks[-1], tf.stop_gradient(fake), sigma, y)
-            g_loss, fake_logits = self._g_loss(fake, sigma, y)
-            total = g_loss + self._weight_penalty(self.generator)
-            scaled = self.g_optimizer.scale_loss(total)
-        g_grad_norm = self._g_apply(g_tape, scaled)
-        d_fake_after = tf.reduce_mean(self.head.score(fake_logits))
-
-        for _ in range(opts.g_steps - 1):
-            with tf.GradientTape() as g_tape:
-                fake = self.generate(self.sample_latent(batch), y, training=True)
-                g_loss, _ = self._g_loss(fake, sigma, y)
-                scaled = self.g_optimizer.scale_loss(g_loss + self._weight_penalty(self.generator))
-            self._g_apply(g_tape, scaled)
+        last = (self._last_chunk_simultaneous if rule.order == "simultaneous"
+                else self._last_chunk_sequential)
+        stats, weights = last(chunks[-1], ys[-1], batch)
+        values.update(stats)
+        for _ in range(rule.g_steps - 1):
+            self._g_update(batch, ys[-1])
 
         self.step.assign_add(1)
         self.images_seen.assign_add(tf.cast(tf.shape(real)[0], tf.int64))
-        values = dict(d_stats, g_loss=g_loss, d_fake_after=d_fake_after,
-                      g_grad_norm=g_grad_norm)
         mixed = _is_loss_scaled(self.d_optimizer)
         for name, tracker in self._trackers.items():
             value = tf.cast(values[name], tf.float32)
+            weight = weights.get(name)  # a lazy regularizer that did not run: weight 0
+            if weight is not None:
+                value = tf.where(weight > 0, value, self._last[name])
             self._last[name].assign(value)
             # A LossScaleOptimizer skips an overflowing step and lowers its scale; such a
             # step is not a divergence, so it stays out of the averages. Without loss
             # scaling a non-finite value is real and reaches the health check.
-            weight = tf.cast(tf.math.is_finite(value), tf.float32) if mixed else None
-            tracker.update_state(tf.where(tf.math.is_finite(value), value, 0.0)
-                                 if mixed else value, sample_weight=weight)
+            if mixed:
+                finite = tf.cast(tf.math.is_finite(value), tf.float32)
+                weight = finite if weight is None else weight * finite
+                value = tf.where(tf.math.is_finite(value), value, 0.0)
+            tracker.update_state(value, sample_weight=weight)
         logs = {name: tracker.result() for name, tracker in self._trackers.items()}
-        if opts.instance_noise > 0.0:
-            logs["noise_sigma"] = sigma
         for name, opt in (("d_loss_scale", self.d_optimizer), ("g_loss_scale", self.g_optimizer)):
             if _is_loss_scaled(opt):
                 logs[name] = tf.cast(opt.dynamic_scale, tf.float32)
@@ -409,9 +421,9 @@ class GAN(keras.Model):
     def checkpoint_items(self) -> dict:
         """Everything a resume must restore, as trackables for tf.train.Checkpoint.
 
-        Later features (generator EMA, schedule state) add their entries here.
+        Parts of the step with state (generator EMA, adaptive augmentation) add theirs.
         """
-        return {
+        items = {
             "generator": self.generator,
             "discriminator": self.discriminator,
             "d_optimizer": self.d_optimizer,
@@ -422,3 +434,6 @@ class GAN(keras.Model):
             "d_step": self.d_step,
             "images_seen": self.images_seen,
         }
+        for part in self.augmentations + ([self.ema] if self.ema is not None else []):
+            items.update(part.checkpoint_items())
+        return items

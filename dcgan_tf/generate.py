@@ -30,9 +30,11 @@ import tensorflow as tf
 from PIL import Image
 
 from dcgan_tf.errors import UserError
+from dcgan_tf.flags import parse_int_list
 from dcgan_tf.io_utils import temp_dir_beside
 from dcgan_tf.labels import one_hot, parse_label_vector
 from dcgan_tf.latent import get_latent
+from dcgan_tf.workdir import Workdir
 from dcgan_tf.tiles import encode_png, label_rows, make_tile
 
 MAX_IMAGES = 4096
@@ -45,10 +47,10 @@ class LoadedGenerator:
     def __init__(self, path: str):
         if not os.path.isdir(path):
             raise UserError(f"--model {path!r} is not a folder (an export or a workdir).")
-        export = path if os.path.isfile(os.path.join(path, "saved_model.pb")) else \
-            os.path.join(path, "export")
+        workdir = Workdir(path)
+        export = path if os.path.isfile(os.path.join(path, "saved_model.pb")) else workdir.export
         if not os.path.isfile(os.path.join(export, "saved_model.pb")):
-            if os.path.isfile(os.path.join(path, "config.json")):
+            if workdir.has_run():
                 raise UserError(f"Workdir {path!r} has no export yet; run "
                                 f"python -m dcgan_tf.export --workdir={path} first.")
             raise UserError(f"{path!r} is neither an export (saved_model.pb) nor a workdir.")
@@ -233,15 +235,6 @@ def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _int_list(name, text) -> list[int]:
-    if isinstance(text, (list, tuple)):
-        text = ",".join(str(t) for t in text)
-    try:
-        return [int(v) for v in str(text).split(",") if v.strip()]
-    except ValueError as e:
-        raise UserError(f"--{name} must be integers separated by commas, got {text!r}.") from e
-
-
 def run(flag_values) -> list[str]:
     f = flag_values
     if f.mode not in MODES:
@@ -260,13 +253,13 @@ def run(flag_values) -> list[str]:
         files = sample(gen, num=f.num, seed=f.seed, truncation=f.truncation, tile=f.tile,
                        individual=f.individual, labels=labels)
     elif f.mode == "interpolate":
-        files = interpolate(gen, seeds=_int_list("seeds", f.seeds), frames=f.frames,
+        files = interpolate(gen, seeds=list(parse_int_list("seeds", f.seeds)), frames=f.frames,
                             method=f.method, truncation=f.truncation,
                             labels=gen.labels(f.labels))
     else:
-        files = arithmetic(gen, a_seeds=_int_list("a_seeds", f.a_seeds),
-                           b_seeds=_int_list("b_seeds", f.b_seeds),
-                           c_seeds=_int_list("c_seeds", f.c_seeds),
+        files = arithmetic(gen, a_seeds=list(parse_int_list("a_seeds", f.a_seeds)),
+                           b_seeds=list(parse_int_list("b_seeds", f.b_seeds)),
+                           c_seeds=list(parse_int_list("c_seeds", f.c_seeds)),
                            variations=f.variations, seed=f.seed, truncation=f.truncation,
                            labels=gen.labels(f.labels))
     if not files:

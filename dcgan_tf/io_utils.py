@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 
-import tensorflow as tf
+from dcgan_tf.errors import UserError
 
 
 def _tmp_name(path: str) -> str:
@@ -18,11 +18,16 @@ def _tmp_name(path: str) -> str:
 def atomic_write_bytes(path: str, data: bytes) -> None:
     folder = os.path.dirname(path)
     if folder:
-        tf.io.gfile.makedirs(folder)
+        os.makedirs(folder, exist_ok=True)
     tmp = _tmp_name(path)
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def atomic_write_text(path: str, text: str) -> None:
@@ -53,3 +58,26 @@ def replace_dir(tmp_dir: str, final_dir: str) -> None:
 
 def temp_dir_beside(path: str) -> str:
     return _tmp_name(path)
+
+
+def ensure_dir(path: str, flag: str) -> str:
+    """Creates folder `path` (and parents) for the tool's `flag`, or raises UserError in one
+    sentence: a file in the way, a read-only or virtual file system, no permission."""
+    if os.path.isfile(path):
+        raise UserError(f"{flag} {path!r} is a file, not a folder.")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"Cannot create {flag} {path!r}: {e.strerror or e}.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"Cannot write into {flag} {path!r}: permission denied.")
+    return path
+
+
+def ensure_parent_writable(path: str, flag: str) -> str:
+    """For an output that is written beside its final name and renamed into place: the
+    parent folder must exist (it is created) and be writable; `path` must not be a file."""
+    if os.path.isfile(path):
+        raise UserError(f"{flag} {path!r} is a file, not a folder.")
+    ensure_dir(os.path.dirname(os.path.abspath(path)), flag + " (its parent folder)")
+    return path

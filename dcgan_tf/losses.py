@@ -153,13 +153,12 @@ def hinge_g_loss(*, fake_logits):
 # --- Wasserstein with gradient penalty (Gulrajani et al. 2017; drift: Karras et al. 2018) --
 
 
-def wasserstein_d_loss(
-    *, real_logits, fake_logits, real_targets=None, fake_targets=None, drift=0.0
-):
-    """D(G(z)) - D(x) + drift * D(x)^2. The gradient penalty is added by `gradient_penalty`."""
+def wasserstein_d_loss(*, real_logits, fake_logits, real_targets=None, fake_targets=None):
+    """D(G(z)) - D(x). The gradient penalty and the drift term are regularizers
+    (dcgan_tf.regularizers), added by the update step."""
     del real_targets, fake_targets
     real, fake = _one_logit(real_logits), _one_logit(fake_logits)
-    return fake - real + drift * tf.square(real)
+    return fake - real
 
 
 def wasserstein_g_loss(*, fake_logits):
@@ -176,6 +175,13 @@ def gradient_penalty(*, grad_norm, weight=10.0, target=1.0):
     return weight * tf.square(_f32(grad_norm) - target)
 
 
+def drift_penalty(*, real_logits, weight=0.001):
+    """epsilon-drift weight * D(x)^2 per real sample (Karras et al. 2018, sec. A.1): keeps a
+    Wasserstein critic's output from drifting far from zero."""
+    return weight * tf.square(_one_logit(real_logits))
+
+
+
 def reduce_per_replica(per_example, global_batch_size=None):
     """Mean of a per-example loss that stays correct under tf.distribute.
 
@@ -190,6 +196,38 @@ def reduce_per_replica(per_example, global_batch_size=None):
 
 
 @dataclasses.dataclass(frozen=True)
+class Targets:
+    """Per-sample real/fake targets of the discriminator loss (source 000's tricks).
+
+    label_flip: probability of swapping each sample's real/fake target.
+    label_smoothing: one-sided smoothing, real target 1 - s (Salimans et al. 2016).
+    """
+
+    label_flip: float = 0.0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self):
+        for name in ("label_flip", "label_smoothing"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0.0 <= value < 0.5):
+                raise ValueError(f"{name} must be in [0, 0.5), got {value!r}.")
+
+    @property
+    def active(self) -> bool:
+        return self.label_flip > 0.0 or self.label_smoothing > 0.0
+
+    def draw(self, batch, seed):
+        """(real, fake) float32 targets [batch]; `seed` [2] is used only when flipping."""
+        real_t = tf.fill([batch], 1.0 - self.label_smoothing)
+        fake_t = tf.zeros([batch])
+        if self.label_flip > 0.0:
+            flip = tf.random.stateless_uniform([2, batch], seed=seed) < self.label_flip
+            real_t, fake_t = (tf.where(flip[0], fake_t, real_t),
+                              tf.where(flip[1], 1.0 - self.label_smoothing, fake_t))
+        return real_t, fake_t
+
+
+@dataclasses.dataclass(frozen=True)
 class LossSpec:
     """A generator/discriminator loss pair and what it needs.
 
@@ -198,7 +236,8 @@ class LossSpec:
       d_fn / g_fn: the pure per-example loss functions.
       heads: discriminator heads the loss is defined for (first = default).
       takes_targets: accepts per-sample targets (label flipping and smoothing work).
-      gradient_penalty: the discriminator loss adds `gradient_penalty` at interpolates.
+      regularizers: names in dcgan_tf.regularizers.REGULARIZERS that belong to this
+        loss (wgan_gp: the gradient penalty); the update step adds them.
       balance: the discriminator loss at equilibrium, or None; loss plots draw it.
     """
 
@@ -207,21 +246,22 @@ class LossSpec:
     g_fn: Callable[..., tf.Tensor]
     heads: tuple[str, ...]
     takes_targets: bool
-    gradient_penalty: bool = False
+    regularizers: tuple[str, ...] = ()
     balance: float | None = None
 
     @property
     def default_head(self) -> str:
         return self.heads[0]
 
-    def validate(self, *, head: str, label_flip: float = 0.0, label_smoothing: float = 0.0):
+    def validate(self, *, head: str, targets: Targets | None = None):
         """Raises ValueError when this loss cannot be used with the head or tricks."""
+        targets = targets or Targets()
         if head not in self.heads:
             raise ValueError(
                 f"Discriminator head {head!r} does not fit loss {self.name!r}. "
                 f"Expected one of {list(self.heads)} for this loss."
             )
-        if not self.takes_targets and (label_flip > 0 or label_smoothing > 0):
+        if not self.takes_targets and targets.active:
             raise ValueError(
                 f"Loss {self.name!r} has no real/fake targets, so label flipping and "
                 "label smoothing cannot be used with it; set them to 0 or use one of "
@@ -256,7 +296,7 @@ LOSSES.register("hinge", LossSpec("hinge", hinge_d_loss, hinge_g_loss, ("linear"
 LOSSES.register(
     "wgan_gp",
     LossSpec("wgan_gp", wasserstein_d_loss, wasserstein_g_loss, ("linear",), False,
-             gradient_penalty=True),
+             regularizers=("gradient_penalty",)),
 )
 
 

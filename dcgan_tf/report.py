@@ -4,7 +4,7 @@ the sample tiles and a plot of the losses from metrics.jsonl.
     python -m dcgan_tf.report --workdir=DIR     # works on a finished or a running workdir
 
 Writes DIR/progress.gif (one frame per saved tile, in step order; also progress.mp4 when
-imageio with an ffmpeg writer is installed) and DIR/losses.png (D and G loss per step, raw
+imageio-ffmpeg is installed: pip install "dcgan_tf[video]") and DIR/losses.png (D and G loss per step, raw
 and smoothed, with the discriminator's balance line, e.g. 2 ln 2 = 1.386 for BCE: the level
 source 000's analysis expected when neither network wins).
 """
@@ -21,13 +21,15 @@ from PIL import Image
 
 from dcgan_tf.errors import UserError
 from dcgan_tf.io_utils import atomic_write_bytes
+from dcgan_tf.losses import get_loss
+from dcgan_tf.workdir import Workdir
 
 TILE_PATTERN = re.compile(r"^step_(\d+)\.png$")
 
 
 def sample_tiles(workdir: str) -> list[tuple[int, str]]:
     """(step, path) of every fixed-noise tile in the workdir, in step order."""
-    folder = os.path.join(workdir, "samples")
+    folder = Workdir(workdir).samples
     if not os.path.isdir(folder):
         return []
     found = []
@@ -54,23 +56,31 @@ def write_animation(workdir: str, frame_ms: int = 250) -> str:
 
 
 def _maybe_mp4(workdir, frames, frame_ms) -> str | None:
-    """Also writes progress.mp4 when imageio with an ffmpeg writer is installed (optional;
-    the GIF is the animation otherwise). Returns its path or None."""
+    """Also writes progress.mp4 (H.264) when imageio-ffmpeg is installed (the `video` extra;
+    its wheel ships an ffmpeg binary). Returns its path, or None without it."""
     try:
-        import imageio.v2 as imageio
-        import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary; without it no MP4)
+        import imageio_ffmpeg
     except ImportError:
         return None
+    width, height = frames[0].size
+    # H.264 in yuv420p needs even sides: pad the tile by one black pixel where odd.
+    size = (width + width % 2, height + height % 2)
     tmp = os.path.join(workdir, ".progress.tmp.mp4")
     try:
-        with imageio.get_writer(tmp, format="FFMPEG", fps=1000.0 / frame_ms,
-                                macro_block_size=1) as writer:
-            for frame in frames:
-                writer.append_data(np.asarray(frame))
-    except (ValueError, RuntimeError, OSError, TypeError):  # a broken ffmpeg backend
+        writer = imageio_ffmpeg.write_frames(tmp, size, fps=1000.0 / frame_ms,
+                                             codec="libx264", pix_fmt_in="rgb24",
+                                             pix_fmt_out="yuv420p", macro_block_size=1,
+                                             ffmpeg_log_level="error")
+        writer.send(None)
+        for frame in frames:
+            canvas = Image.new("RGB", size)
+            canvas.paste(frame, (0, 0))
+            writer.send(np.ascontiguousarray(np.asarray(canvas)).tobytes())
+        writer.close()
+    except (RuntimeError, OSError, ValueError, StopIteration) as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        return None
+        raise UserError(f"Could not write progress.mp4 with imageio-ffmpeg ({e}).") from e
     path = os.path.join(workdir, "progress.mp4")
     os.replace(tmp, path)
     return path
@@ -78,7 +88,7 @@ def _maybe_mp4(workdir, frames, frame_ms) -> str | None:
 
 def read_metrics(workdir: str) -> list[dict]:
     """Rows of metrics.jsonl; a torn last line (killed mid-write) is skipped."""
-    path = os.path.join(workdir, "metrics.jsonl")
+    path = Workdir(workdir).metrics
     if not os.path.isfile(path):
         raise UserError(f"{workdir!r} has no metrics.jsonl yet.")
     rows = []
@@ -107,14 +117,11 @@ def write_loss_plot(workdir: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dcgan_tf.losses import get_loss
-
     rows = [r for r in read_metrics(workdir)
             if isinstance(r.get("d_loss"), float) and isinstance(r.get("g_loss"), float)]
     if not rows:
         raise UserError(f"{workdir!r} has no loss values logged yet.")
-    with open(os.path.join(workdir, "config.json")) as f:
-        loss_name = json.load(f).get("loss", "bce")
+    loss_name = Workdir(workdir).config().loss
     balance = get_loss(loss_name).balance
     steps = np.array([r["step"] for r in rows])
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=100)
@@ -141,7 +148,11 @@ def write_loss_plot(workdir: str) -> str:
 
 
 def write_report(workdir: str) -> list[str]:
-    return [write_animation(workdir), write_loss_plot(workdir)]
+    """Writes progress.gif (+ progress.mp4) and losses.png; returns the paths written."""
+    gif = write_animation(workdir)
+    mp4 = os.path.join(workdir, "progress.mp4")
+    written = [gif] + ([mp4] if os.path.isfile(mp4) else [])
+    return written + [write_loss_plot(workdir)]
 
 
 def _report_command(flag_values):

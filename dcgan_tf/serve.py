@@ -20,8 +20,10 @@ touches the filesystem. Image i of a tile comes from seed + i (as in dcgan_tf.ge
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
+import time
 
 import numpy as np
 
@@ -30,6 +32,7 @@ from dcgan_tf.labels import parse_label_vector
 
 MAX_SEED = 2**31 - 1
 MAX_BODY_BYTES = 16 * 1024
+BODY_TIMEOUT_S = 10.0  # default --body_timeout: most seconds a request body may take
 FIELDS = {"labels", "seed", "count", "seed_b", "t", "format", "truncation"}
 
 
@@ -127,12 +130,33 @@ class Service:
         return encode_png(tile), tile.shape[1], tile.shape[0]
 
 
+def page_html() -> str:
+    """The page (dcgan_tf/web/index.html, package data: edit it as an HTML file)."""
+    from importlib.resources import files
+
+    return files("dcgan_tf.web").joinpath("index.html").read_text(encoding="utf-8")
+
+
+def parse_json_body(data: bytes):
+    """Request bytes -> JSON value; BadRequest for anything a client can get wrong
+    (not UTF-8, not JSON, nested deeper than the parser allows)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadRequest("The request body must be UTF-8 JSON.") from None
+    except RecursionError:
+        raise BadRequest("The JSON body is nested too deeply.") from None
+    except ValueError as e:
+        raise BadRequest(f"The request body is not valid JSON ({e}).") from None
+
+
 def create_app(service: Service):
     from flask import Flask, Response, jsonify, request
     from werkzeug.exceptions import HTTPException
 
-    app = Flask("dcgan_tf.serve")
+    app = Flask("dcgan_tf.serve", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    html = page_html()
 
     @app.errorhandler(HTTPException)
     def http_error(e):
@@ -145,7 +169,7 @@ def create_app(service: Service):
 
     @app.get("/")
     def page():
-        return Response(PAGE, mimetype="text/html")
+        return Response(html, mimetype="text/html")
 
     @app.get("/api/info")
     def info():
@@ -153,10 +177,10 @@ def create_app(service: Service):
 
     @app.post("/api/generate")
     def generate():
-        body = request.get_json(silent=True)
-        if body is None:
+        if not request.is_json:
             return jsonify(error="Send a JSON object with Content-Type: application/json."), 400
         try:
+            body = parse_json_body(request.get_data(cache=False))
             req = parse_request(body, service.gen.num_classes, service.max_count)
         except BadRequest as e:
             return jsonify(error=str(e)), 400
@@ -169,10 +193,49 @@ def create_app(service: Service):
     return app
 
 
+def _deadline_channel(body_timeout: float):
+    """A waitress channel that drops a connection whose request (headers and body) has
+    taken longer than `body_timeout` seconds to arrive, so clients that send a few bytes
+    at a time cannot hold connections open (waitress's channel_timeout only sees silence)."""
+    from waitress.channel import HTTPChannel
+
+    class DeadlineChannel(HTTPChannel):
+        def received(self, data):
+            now = time.monotonic()
+            if self.request is None or not hasattr(self, "_started"):
+                self._started = now  # these bytes begin a new request
+            elif now - self._started > body_timeout:
+                self.will_close = True
+                return False
+            return super().received(data)
+
+    return DeadlineChannel
+
+
+def create_server(app, host: str, port: int, threads: int = 4,
+                  body_timeout: float = BODY_TIMEOUT_S):
+    """waitress server for `app`: a declared body above the limit is refused at once (413,
+    before any of it is read); a connection silent for `body_timeout` seconds, or whose
+    request takes longer than that to arrive, is closed."""
+    import waitress
+
+    sockets = {}
+    server = waitress.create_server(
+        app, map=sockets, host=host, port=port, threads=threads,
+        max_request_body_size=MAX_BODY_BYTES + 1,
+        channel_timeout=max(1, math.ceil(body_timeout)), cleanup_interval=1,
+        clear_untrusted_proxy_headers=True)
+    channel = _deadline_channel(body_timeout)
+    for listener in list(sockets.values()) + [server]:
+        if hasattr(listener, "channel_class"):
+            listener.channel_class = channel
+    return server
+
+
 def serve(flag_values) -> list[str]:
     try:
         import flask  # noqa: F401
-        import waitress
+        import waitress  # noqa: F401
     except ImportError:
         raise UserError("The web app needs Flask and waitress: pip install "
                         "'dcgan_tf[serve]'.") from None
@@ -183,10 +246,14 @@ def serve(flag_values) -> list[str]:
         raise UserError(f"--port must be in [0, 65535], got {f.port}.")
     if not 1 <= f.max_count <= 1024:
         raise UserError(f"--max_count must be in [1, 1024], got {f.max_count}.")
+    if not 1 <= f.threads <= 64:
+        raise UserError(f"--threads must be in [1, 64], got {f.threads}.")
+    if not 0.5 <= f.body_timeout <= 600:
+        raise UserError(f"--body_timeout must be in [0.5, 600] seconds, got {f.body_timeout}.")
     service = Service(f.model, f.max_count)
     app = create_app(service)
     try:
-        server = waitress.create_server(app, host=f.host, port=f.port, threads=f.threads)
+        server = create_server(app, f.host, f.port, f.threads, f.body_timeout)
     except OSError as e:
         raise UserError(f"Cannot listen on {f.host}:{f.port}: {e.strerror or e}.") from None
     print(f"Serving {f.model} on http://{f.host}:{server.effective_port}/ (Ctrl+C stops).",
@@ -207,110 +274,6 @@ def main(argv=None):
     run_command("dcgan_tf.serve", define_serve_flags, serve, argv)
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>dcgan_tf generator</title>
-<style>
- body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
- #controls { display: grid; grid-template-columns: 5em 20em 4em; gap: .3em .6em;
-             align-items: center; }
- #tile { image-rendering: pixelated; border: 1px solid #ccc; width: min(90vw, 480px); }
- .row { margin: .6em 0; } button { margin: .15em; } #error { color: #b00; }
-</style></head>
-<body>
-<h1>dcgan_tf generator</h1>
-<div id="meta"></div>
-<div class="row" id="presets"></div>
-<div id="controls"></div>
-<div class="row">
- <label>seed <input id="seed" type="number" min="0" value="0" style="width:8em"></label>
- <button id="new-noise">new noise</button>
- <label>count <input id="count" type="number" min="1" value="16" style="width:5em"></label>
-</div>
-<div class="row" id="error"></div>
-<img id="tile" alt="generated images">
-<script>
-"use strict";
-let info = null, timer = null, pending = null, serial = 0;
-const $ = (id) => document.getElementById(id);
-
-function labels() {
-  return Array.from(document.querySelectorAll("input.label")).map((s) => Number(s.value));
-}
-function setLabels(values) {
-  document.querySelectorAll("input.label").forEach((s, i) => {
-    s.value = values[i]; $("v" + i).textContent = Number(values[i]).toFixed(3);
-  });
-  refresh();
-}
-function body() {
-  const b = {seed: Number($("seed").value), count: Number($("count").value)};
-  if (info.num_classes > 0) b.labels = labels();
-  else { b.seed_b = Number($("seed_b").value); b.t = Number($("t").value); }
-  return b;
-}
-async function generate() {
-  const mine = ++serial;
-  const r = await fetch("/api/generate", {method: "POST",
-    headers: {"Content-Type": "application/json"}, body: JSON.stringify(body())});
-  if (mine !== serial) return;  // a newer request was sent meanwhile
-  if (!r.ok) { $("error").textContent = (await r.json()).error; return; }
-  $("error").textContent = "";
-  const url = URL.createObjectURL(await r.blob());
-  const old = $("tile").src;
-  $("tile").src = url;
-  $("tile").dataset.serial = String(mine);
-  if (old.startsWith("blob:")) URL.revokeObjectURL(old);
-}
-function refresh() { clearTimeout(timer); timer = setTimeout(generate, 120); }  // debounce
-
-function addSlider(id, name, value, cls) {
-  const c = $("controls");
-  const lab = document.createElement("label"); lab.textContent = name; lab.htmlFor = id;
-  const s = document.createElement("input");
-  Object.assign(s, {type: "range", min: "0", max: "1", step: "0.001", id: id, value: value});
-  if (cls) s.className = cls;
-  const v = document.createElement("span"); v.id = "v" + id.replace(/^label/, "");
-  v.textContent = Number(value).toFixed(3);
-  s.addEventListener("input", () => { v.textContent = Number(s.value).toFixed(3); refresh(); });
-  c.append(lab, s, v);
-}
-function preset(text, values) {
-  const b = document.createElement("button"); b.textContent = text;
-  b.addEventListener("click", () => setLabels(values)); $("presets").append(b);
-}
-async function start() {
-  info = await (await fetch("/api/info")).json();
-  $("count").max = info.max_count;
-  $("meta").textContent = `${info.width}x${info.height} images, latent ${info.latent_dim}` +
-    (info.num_classes ? `, ${info.num_classes} classes` : ", unconditional");
-  const k = info.num_classes;
-  if (k > 0) {
-    info.class_names.forEach((n, i) => addSlider("label" + i, n, i === 0 ? 1 : 0, "label"));
-    info.class_names.forEach((n, i) =>
-      preset(n, Array.from({length: k}, (_, j) => (j === i ? 1 : 0))));
-    preset("all 0", Array(k).fill(0)); preset("all 1", Array(k).fill(1));
-    preset("all 0.5", Array(k).fill(0.5));
-  } else {
-    const row = document.createElement("div"); row.className = "row";
-    row.innerHTML = 'interpolate to seed <input id="seed_b" type="number" min="0" value="1"' +
-      ' style="width:8em">';
-    $("presets").append(row);
-    addSlider("t", "t", 0, "");
-    $("seed_b").addEventListener("input", refresh);
-  }
-  $("seed").addEventListener("input", refresh);
-  $("count").addEventListener("input", refresh);
-  $("new-noise").addEventListener("click", () => {
-    $("seed").value = Math.floor(Math.random() * 1000000); refresh();
-  });
-  generate();
-}
-start();
-</script>
-</body></html>
-"""
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,15 @@
 """python -m dcgan_tf.train --flagfile=configs/NAME.cfg --workdir=DIR [--flag=value ...]
 
-Intentionally short: parse flags, build a Config, call the trainer. Errors the user can
-cause print one line on stderr and exit 2; a divergence that stops training exits 1.
+Trains (or resumes) a GAN described by flags; flags after a --flagfile override it.
+Errors the user can cause print one line on stderr and exit 2; a divergence that stops
+training exits 1.
 """
 
+# Intentionally short: parse flags, build a Config, call the trainer.
+
 from __future__ import annotations
+
+import sys
 
 from dcgan_tf.cli import run_command
 from dcgan_tf.flags import config_from_flags, define_flags
@@ -17,15 +22,16 @@ def _define():
     return flags.FLAGS
 
 
-def _train(flag_values):
-    from dcgan_tf import trainer
-
-    trainer.run(config_from_flags(flag_values))
-    return []
-
-
 def main(argv=None):
-    run_command("dcgan_tf.train", _define, _train, argv)
+    argv = list(argv or sys.argv)
+
+    def _train(flag_values):
+        from dcgan_tf import trainer
+
+        trainer.run(config_from_flags(flag_values, argv[1:]))
+        return []
+
+    run_command("dcgan_tf.train", _define, _train, argv, usage=__doc__)
 
 
 if __name__ == "__main__":

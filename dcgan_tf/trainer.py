@@ -2,13 +2,7 @@
 
     result = run(config)   # builds data and models, resumes, trains, exports
 
-Layout of a workdir:
-    config.json, flags.cfg       resolved configuration (flags.cfg works as --flagfile)
-    checkpoints/                 tf.train.CheckpointManager checkpoints, full state
-    samples/step_XXXXXXXX.png    fixed-noise tiles
-    tensorboard/                 event files
-    metrics.jsonl                single-step metrics every --log_every steps
-    export/                      SavedModel of the generator (at the end)
+The workdir layout is described in dcgan_tf.workdir.
 """
 
 from __future__ import annotations
@@ -26,20 +20,20 @@ import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
 from dcgan_tf.checkpoint import RunCheckpoint
+from dcgan_tf.components import optimizers, step_components
 from dcgan_tf.config import POLICIES, Config
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
 from dcgan_tf.errors import DivergenceError, UserError
 from dcgan_tf.export import export_generator, export_info
 from dcgan_tf.flags import flagfile_text
-from dcgan_tf.gan import GAN, StepOptions
-from dcgan_tf.io_utils import atomic_write_text
+from dcgan_tf.gan import GAN
+from dcgan_tf.io_utils import atomic_write_text, ensure_dir
+from dcgan_tf.models import ModelPair
 from dcgan_tf.report import write_report
 from dcgan_tf.tiles import write_tile
-from dcgan_tf.losses import get_loss
-from dcgan_tf.models import MODELS, ModelPair, build_models
+from dcgan_tf.workdir import CLASSES_FILE, Workdir, build_networks
+from dcgan_tf.workdir import resolve as resolve_config
 
-
-MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine")
 FIXED_NOISE_SEED_OFFSET = 7919  # fixed sample noise: its own stream, apart from training's
 
 
@@ -56,30 +50,12 @@ class RunResult:
 
 
 def resolve(config: Config) -> Config:
-    """Fills defaults that depend on other choices: resolution and channels from the
-    model, the head from the loss. Raises UserError for unknown names."""
-    try:
-        family = MODELS.get(config.model)
-        spec = get_loss(config.loss)
-    except ValueError as e:
-        raise UserError(str(e)) from e
-    defaults = family.defaults()
-    return config.replace(
-        resolution=config.resolution or defaults["resolution"],
-        channels=config.channels or defaults["channels"],
-        d_head=config.d_head or spec.default_head,
-    )
+    """Fills defaults that depend on other choices (see dcgan_tf.workdir.resolve)."""
+    return resolve_config(config)
 
 
 def build_pair(config: Config) -> ModelPair:
-    options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS if getattr(config, k) is not None}
-    try:
-        return build_models(config.model, resolution=config.resolution,
-                            channels=config.channels, latent_dim=config.latent_dim,
-                            head=config.d_head, num_classes=config.num_classes,
-                            d_conditioning=config.d_conditioning, **options)
-    except ValueError as e:
-        raise UserError(str(e)) from e
+    return build_networks(config)
 
 
 def _check_labels(config: Config, source) -> list[str] | None:
@@ -100,16 +76,14 @@ def _check_labels(config: Config, source) -> list[str] | None:
 
 
 def build_gan(config: Config, pair: ModelPair) -> GAN:
+    """The GAN with its optimizers and every part of its update step, from `config`."""
     try:
         gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
                   latent=config.latent, head=config.d_head, seed=config.seed)
-        gan.compile(
-            keras.optimizers.Adam(config.d_lr, beta_1=config.d_beta1, beta_2=config.d_beta2),
-            keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2),
-            # every StepOptions field has a Config field of the same name
-            **{f.name: getattr(config, f.name) for f in dataclasses.fields(StepOptions)},
-            jit_compile=config.jit_compile, steps_per_execution=config.steps_per_execution,
-        )
+        d_opt, g_opt = optimizers(config)
+        gan.compile(d_opt, g_opt, **step_components(config, pair.generator),
+                    jit_compile=config.jit_compile,
+                    steps_per_execution=config.steps_per_execution)
     except ValueError as e:
         raise UserError(str(e)) from e
     return gan
@@ -131,27 +105,25 @@ def _summaries(pair: ModelPair) -> str:
     return "\n".join(lines)
 
 
-def _check_workdir(config: Config) -> Config | None:
+def _check_workdir(config: Config, wd: Workdir) -> Config | None:
     """Returns the previous run's Config if the workdir holds one; raises UserError if it
-    holds a run of different networks (nothing is written in that case)."""
-    path = os.path.join(config.workdir, "config.json")
-    if os.path.isfile(config.workdir):
-        raise UserError(f"--workdir {config.workdir!r} is a file, not a folder.")
-    if not os.path.exists(path):
-        if os.path.isdir(os.path.join(config.workdir, "checkpoints")):
-            raise UserError(f"{config.workdir!r} has checkpoints but no config.json; "
+    holds a run of different networks, or cannot be a workdir (nothing is written then)."""
+    if os.path.isfile(wd.path):
+        raise UserError(f"--workdir {wd.path!r} is a file, not a folder.")
+    if not wd.has_run():
+        if os.path.isdir(wd.checkpoints):
+            raise UserError(f"{wd.path!r} has checkpoints but no config.json; "
                             "it is not a dcgan_tf run I can resume. Use another --workdir.")
         return None
     try:
-        with open(path) as f:
-            previous = Config.from_dict(json.load(f))
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"Cannot read {path!r} ({e}); use another --workdir.") from e
+        previous = wd.config()
+    except UserError as e:
+        raise UserError(f"{e} Use another --workdir.") from e
     ours, theirs = config.identity(), previous.identity()
     diff = {k: (theirs[k], ours[k]) for k in ours if ours[k] != theirs[k]}
     if diff:
         described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
-        raise UserError(f"--workdir {config.workdir!r} holds a run of different networks "
+        raise UserError(f"--workdir {wd.path!r} holds a run of different networks "
                         f"({described}); use another --workdir.")
     return previous
 
@@ -171,18 +143,20 @@ def run(config: Config, *, out=None) -> RunResult:
         print(_summaries(pair), file=out)
         return RunResult("dry_run", 0, 0, config.workdir)
 
-    previous = _check_workdir(config)
+    wd = Workdir(config.workdir)
+    previous = _check_workdir(config, wd)
     prep = Preprocess(config.resolution, config.channels, config.preprocess, config.load_size,
                       config.flip_lr, config.flip_ud)
     source = open_source(config.data, prep, tfds_split=config.tfds_split,
                          tfds_data_dir=config.tfds_data_dir, cache=config.cache)
+    prep = source.preprocess or prep  # records already cropped by the builder: resize only
     row_names = _check_labels(config, source)
     real_per_step = config.batch_size * config.d_steps
     _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
                                          shuffle_buffer=config.shuffle_buffer)
     total = total_steps(config, steps_per_epoch)
 
-    workdir = config.workdir
+    ensure_dir(wd.path, "--workdir")
     grid = config.sample_grid
     rows = config.num_classes or grid  # conditional: one class per row
     fixed_z = tf.Variable(gan.sample_latent(rows * grid, seed=config.seed + FIXED_NOISE_SEED_OFFSET),
@@ -190,64 +164,79 @@ def run(config: Config, *, out=None) -> RunResult:
     fixed_labels = (gan.one_hot(np.repeat(np.arange(config.num_classes), grid))
                     if config.num_classes else None)
     items = dict(gan.checkpoint_items(), fixed_z=fixed_z)
-    ckpt = RunCheckpoint(os.path.join(workdir, "checkpoints"), items, config.keep_checkpoints)
+    ckpt = RunCheckpoint(wd.checkpoints, items, config.keep_checkpoints)
     restored = ckpt.restore_latest()
     step = int(gan.step.numpy())
     if restored:
-        print(f"Resuming {workdir} from step {step} ({restored}).", file=out)
+        print(f"Resuming {wd.path} from step {step} ({restored}).", file=out)
         _apply_changed_learning_rates(gan, config, previous, out)
-    os.makedirs(workdir, exist_ok=True)
-    atomic_write_text(os.path.join(workdir, "config.json"), config.to_json())
-    atomic_write_text(os.path.join(workdir, "flags.cfg"), flagfile_text(config))
+    atomic_write_text(wd.config_path, config.to_json())
+    atomic_write_text(wd.file("flags.cfg"), flagfile_text(config))
     if row_names is not None:  # class names, for exports and the web app
-        atomic_write_text(os.path.join(workdir, "classes.json"), json.dumps(row_names))
-    if not restored:
-        ckpt.save(0)  # a divergence before the first interval still has a state to go back to
+        atomic_write_text(wd.file(CLASSES_FILE), json.dumps(row_names))
+    if not restored and ckpt.save(0) is None:
+        raise UserError("The initial networks hold non-finite values (check the data and "
+                        "the flags); nothing was trained.")
 
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+    writer = tf.summary.create_file_writer(wd.tensorboard)
+    health = cb.HealthCheck(lambda: ckpt.restore_latest(), on_divergence=config.on_divergence,
+                            max_retries=config.max_retries, lr_backoff=config.lr_backoff,
+                            d_win_threshold=config.d_win_threshold, span=config.d_win_span,
+                            explode_factor=config.explode_factor)
 
     def save():
-        return ckpt.save(int(gan.step.numpy()))
+        step_now = int(gan.step.numpy())
+        path = ckpt.save(step_now)
+        if path is None:  # never silent: a state that cannot be saved is a divergence
+            health.refused_checkpoint(step_now)
+        return path
 
-    def restore():
-        return ckpt.restore_latest()
-
-    samples = cb.SampleTiles(fixed_z, os.path.join(workdir, "samples"), config.sample_every,
+    samples = cb.SampleTiles(fixed_z, wd.samples, config.sample_every,
                              grid, writer, fixed_labels=fixed_labels, row_names=row_names)
     stopper = cb.StopOnSignal(save)
-    health = cb.HealthCheck(restore, on_divergence=config.on_divergence,
-                            max_retries=config.max_retries, lr_backoff=config.lr_backoff,
-                            d_win_threshold=config.d_win_threshold, span=config.d_win_span)
     callbacks = [
         cb.Throughput(),
         health,  # before anything that saves: a bad step is never checkpointed
         stopper,
         cb.PeriodicCheckpoint(save, config.checkpoint_every),
         samples,
-        cb.ScalarLog(writer, os.path.join(workdir, "metrics.jsonl"), config.log_every),
-        cb.RunProgbar(math.ceil(total / steps_per_epoch)),  # last: shows what others add
+        cb.ScalarLog(writer, wd.metrics, config.log_every),
     ]
+    progress = None
+    if config.progress == "run":
+        progress = cb.RunProgress(total, out=out)
+        callbacks.append(progress)
+    elif config.progress == "epoch":
+        callbacks.append(cb.RunProgbar(math.ceil(total / steps_per_epoch)))  # last: shows all
     samples.set_model(gan)
-    real_tile = os.path.join(workdir, "samples", "real_batch.png")
+    real_tile = os.path.join(wd.samples, "real_batch.png")
     if not os.path.exists(real_tile):  # the first real batch, once (source 003)
         first, _ = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
                                    end_step=1)
         write_tile(real_tile, next(iter(first)).numpy()[: grid * grid], rows=None, cols=grid)
     if step >= total:
-        print(f"{workdir} is already complete ({step} of {total} steps).", file=out)
-        result = RunResult("already_complete", step, total, workdir)
+        print(f"{wd.path} is already complete ({step} of {total} steps).", file=out)
+        result = RunResult("already_complete", step, total, wd.path)
     else:
+        notes = []
+        if source.skipped:
+            notes.append(f"{source.skipped} records/files could not be decoded and were "
+                         "skipped.")
+        if source.preprocess is not None and config.preprocess != "resize":
+            notes.append(f"These records were cropped by dcgan_tf.data.build, so "
+                         f"--preprocess={config.preprocess} is not applied again.")
         print(f"Training {config.model} at {config.resolution}x{config.resolution} on "
               f"{source.num_examples} images from {source.name!r}: steps {step} -> {total} "
               f"({steps_per_epoch} steps per epoch, {real_per_step} real images per step)."
-              + (f" {source.skipped} records/files could not be decoded and were skipped."
-                 if source.skipped else ""), file=out)
+              + "".join(" " + n for n in notes), file=out)
         stopper.install()
         try:
             _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper,
                           health)
         finally:
             stopper.uninstall()
+            if progress is not None:
+                progress.finish()
         step = int(gan.step.numpy())
         if health.diverged:
             writer.flush()
@@ -257,24 +246,29 @@ def run(config: Config, *, out=None) -> RunResult:
             print(f"\nStopped by {name} at step {step}; checkpoint saved. Re-run the same "
                   "command to resume.", file=out)
             writer.flush()
-            return RunResult("interrupted", step, total, workdir, signal=stopper.received)
-        save()
+            return RunResult("interrupted", step, total, wd.path, signal=stopper.received)
+        if ckpt.save(step) is None:
+            writer.flush()
+            raise DivergenceError(f"Training ended at step {step} with non-finite values in "
+                                  "its state; the last good checkpoint is kept and nothing "
+                                  "was exported.")
         samples.write_now()
-        result = RunResult("completed", step, total, workdir)
+        result = RunResult("completed", step, total, wd.path)
         try:
-            for path in write_report(workdir):
+            for path in write_report(wd.path):
                 print(f"Wrote {path}.", file=out)
         except UserError as e:  # e.g. --log_every longer than the run: nothing to plot
             print(f"No report: {e}", file=out)
 
     writer.flush()
     if config.export:
-        export_path = os.path.join(workdir, "export")
-        export_generator(gan.generator, config.latent_dim, export_path,
+        info = export_info(config, step, row_names)
+        info["weights"] = "ema" if gan.ema is not None else "raw"
+        export_generator(gan.sampling_generator, config.latent_dim, wd.export,
                          latent=config.latent, discriminator=gan.discriminator,
-                         extra_info=export_info(config, step, workdir))
-        result.export_path = export_path
-        print(f"Exported the generator to {export_path}.", file=out)
+                         extra_info=info)
+        result.export_path = wd.export
+        print(f"Exported the generator to {wd.export}.", file=out)
     return result
 
 
@@ -312,4 +306,5 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
                                     shuffle_buffer=config.shuffle_buffer,
                                     with_labels=config.num_classes > 0)
         gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
-                callbacks=callbacks, verbose=1, shuffle=False)
+                callbacks=callbacks, verbose=1 if config.progress == "epoch" else 0,
+                shuffle=False)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import compile_with
 
 from dcgan_tf import trainer
 from dcgan_tf.conditional_accuracy import conditional_accuracy, train_digits_classifier
@@ -89,8 +90,9 @@ def test_conditional_train_step(loss, head, conditioning):
     pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, head=head,
                         num_classes=K, d_conditioning=conditioning)
     gan = GAN(pair.generator, pair.discriminator, latent_dim=100, head=head, seed=1)
-    gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
-                loss=loss, d_steps=2 if loss == "wgan_gp" else 1)
+    compile_with(gan, keras.optimizers.Adam(2e-4, beta_1=0.5),
+                 keras.optimizers.Adam(2e-4, beta_1=0.5), loss=loss,
+                 d_steps=2 if loss == "wgan_gp" else 1)
     x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 1)).astype("float32")
     labels = np.arange(16) % K
     before = [v.numpy().copy() for v in pair.discriminator.trainable_variables]
@@ -254,8 +256,8 @@ def test_conditional_step_under_mixed_float16(conditioning):
         pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, head="linear",
                             num_classes=K, d_conditioning=conditioning)
         gan = GAN(pair.generator, pair.discriminator, latent_dim=100, head="linear", seed=0)
-        gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
-                    keras.optimizers.Adam(2e-4, beta_1=0.5), loss="softplus")
+        compile_with(gan, keras.optimizers.Adam(2e-4, beta_1=0.5),
+                     keras.optimizers.Adam(2e-4, beta_1=0.5), loss="softplus")
         assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
         x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 1)).astype("float32")
         gan.fit(tf.data.Dataset.from_tensor_slices((x, np.arange(16) % K)).batch(8), epochs=1,

@@ -64,7 +64,7 @@ def test_hinge():
 
 def test_wasserstein_and_drift_and_penalty():
     close(L.wasserstein_d_loss(real_logits=REAL, fake_logits=FAKE), [0.0, -3.0])
-    close(L.wasserstein_d_loss(real_logits=REAL, fake_logits=FAKE, drift=0.001), [0.0, -2.996])
+    close(L.drift_penalty(real_logits=REAL, weight=0.001), [0.0, 0.004])
     close(L.wasserstein_g_loss(fake_logits=FAKE), [0.0, 1.0])
     close(L.gradient_penalty(grad_norm=[1.0, 0.5, 2.0]), [0.0, 2.5, 10.0])
     close(L.gradient_penalty(grad_norm=[0.0], weight=3.0), [3.0])
@@ -109,5 +109,20 @@ def test_registry_and_validation():
     with pytest.raises(ValueError, match=r"head 'softmax2' does not fit loss 'wgan_gp'.*\['linear'\]"):
         L.get_loss("wgan_gp").validate(head="softmax2")
     with pytest.raises(ValueError, match=r"'hinge' has no real/fake targets"):
-        L.get_loss("hinge").validate(head="linear", label_flip=0.1)
-    L.get_loss("bce").validate(head="sigmoid", label_flip=0.1, label_smoothing=0.1)
+        L.get_loss("hinge").validate(head="linear", targets=L.Targets(label_flip=0.1))
+    L.get_loss("bce").validate(head="sigmoid", targets=L.Targets(0.1, 0.1))
+    with pytest.raises(ValueError, match=r"label_flip must be in \[0, 0.5\), got 0.7"):
+        L.Targets(label_flip=0.7)
+
+
+def test_targets_smoothing_and_flips():
+    real_t, fake_t = L.Targets(label_smoothing=0.1).draw(4, None)
+    close(real_t, [0.9] * 4)
+    close(fake_t, [0.0] * 4)
+    # flip probability just below 0.5 over many samples: about half swapped, and a swapped
+    # real target is 0 while a swapped fake target is the smoothed real target
+    real_t, fake_t = L.Targets(label_flip=0.49, label_smoothing=0.2).draw(
+        4000, tf.constant([1, 2], tf.int64))
+    real_t, fake_t = real_t.numpy(), fake_t.numpy()
+    assert set(np.round(real_t * 10).tolist()) == {0.0, 8.0} == set(np.round(fake_t * 10).tolist())
+    assert 0.44 < np.mean(real_t == 0.0) < 0.54 and 0.44 < np.mean(fake_t > 0) < 0.54

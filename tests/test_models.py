@@ -71,11 +71,49 @@ def test_dcgan64_init_statistics():
     assert abs(gamma.mean() - 1.0) < 0.01 and 0.01 < gamma.std() < 0.03
 
 
+def _source_004_counts(depths, z_dim=100, f_size=6, d_depths=(64, 128, 256, 512)):
+    """Trainable parameters of source 004's TF1 code, variable by variable: G's w0
+    [z_dim, d0 * f * f] and b0 [d0] (ONE bias per channel, added after the reshape), each
+    transposed conv's weights [5, 5, out, in] and biases [out], BatchNorm without scale
+    and offset; D's convs and the [dim, 2] classifier."""
+    g = z_dim * depths[0] * f_size * f_size + depths[0]
+    chain = list(depths) + [3]
+    g += sum(5 * 5 * o * i + o for i, o in zip(chain[:-1], chain[1:]))
+    d_chain = [3] + list(d_depths)
+    d = sum(5 * 5 * i * o + o for i, o in zip(d_chain[:-1], d_chain[1:]))
+    d += f_size * f_size * d_depths[-1] * 2 + 2
+    return g, d
+
+
+def _trainable(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def test_faces96_parameter_counts_equal_the_source_code():
+    for preset, depths in (("cpu", (250, 150, 90, 54)), ("paper", (1024, 512, 256, 128))):
+        pair = build_models("faces96", g_preset=preset)
+        g, d = _source_004_counts(depths)
+        assert (_trainable(pair.generator), _trainable(pair.discriminator)) == (g, d), preset
+    # the cpu preset's first layer: 900,000 weights and 250 biases (not 9,000)
+    project = build_models("faces96", g_preset="cpu").generator.get_layer("project")
+    assert tuple(project.kernel.shape) == (6, 6, 250, 100) and tuple(project.bias.shape) == (250,)
+
+
+def test_faces96_project_layer_is_dense_plus_channel_bias():
+    """The transposed-conv form equals matmul -> reshape -> + b0 of the source."""
+    pair = build_models("faces96", g_preset="cpu")
+    layer = pair.generator.get_layer("project")
+    rng = np.random.default_rng(0)
+    layer.bias.assign(rng.normal(size=250).astype("float32"))
+    z = rng.uniform(-1, 1, size=(2, 100)).astype("float32")
+    out = layer(z.reshape(2, 1, 1, 100)).numpy()  # [2, 6, 6, 250]
+    w = layer.kernel.numpy()  # [6, 6, 250, 100]: (row, col, out, in)
+    expected = np.einsum("ni,rcoi->nrco", z, w) + layer.bias.numpy()
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_faces96_presets_and_resolution():
-    paper = build_models("faces96", g_preset="paper")
-    assert paper.generator.get_layer("project").units == 6 * 6 * 1024
     cpu = build_models("faces96", g_preset="cpu")
-    assert cpu.generator.get_layer("project").units == 6 * 6 * 250
     assert [cpu.generator.get_layer(f"up{i}").filters for i in range(3)] == [150, 90, 54]
     assert cpu.discriminator.output.shape[-1] == 2  # softmax2 head by default
     assert [cpu.discriminator.get_layer(f"down{i}").filters for i in range(4)] == [64, 128, 256, 512]

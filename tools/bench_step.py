@@ -23,7 +23,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf.gan import GAN  # noqa: E402
+from dcgan_tf.gan import GAN, UpdateRule  # noqa: E402
+from dcgan_tf.losses import get_loss  # noqa: E402
 from dcgan_tf.models import build_models  # noqa: E402
 
 
@@ -65,6 +66,8 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--update", default="sequential", choices=["sequential", "simultaneous"],
+                        help="order of the two updates in our step")
     args = parser.parse_args()
 
     keras.utils.set_random_seed(0)
@@ -73,7 +76,7 @@ def main():
     ours = build_models("dcgan64", resolution=args.resolution)
     gan = GAN(ours.generator, ours.discriminator, latent_dim=100, seed=0)
     gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5),
-                jit_compile=False)
+                loss=get_loss("bce"), update=UpdateRule(order=args.update), jit_compile=False)
     our_step = tf.function(gan.train_step)
     ref = build_models("dcgan64", resolution=args.resolution)
     ref_step = reference_step_fn(ref.generator, ref.discriminator, 100, args.batch)

@@ -27,82 +27,13 @@ import numpy as np
 from dcgan_tf.data import crops as crops_lib
 from dcgan_tf.data import images as images_lib
 from dcgan_tf.data import records
+from dcgan_tf.data.files import class_labels, is_image_name, list_files
+from dcgan_tf.data.options import BuildOptions
+from dcgan_tf.data.tfds_source import open_tfds
 from dcgan_tf.errors import UserError
 
 RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
 MAX_AUTO_SHARDS = 256
-
-
-@dataclasses.dataclass(frozen=True)
-class BuildOptions:
-    source: str
-    out: str
-    sizes: tuple[int, ...] = (64,)
-    channels: int = 3
-    crop: str = "center"
-    load_size: int = 0
-    small: str = "skip"  # skip | upscale
-    format: str = "jpeg"  # jpeg | png
-    jpeg_quality: int = 95
-    background: tuple[int, int, int] = (255, 255, 255)
-    class_subfolders: bool = False
-    dedup: bool = False
-    face_margin: float = 0.25
-    min_face_size: int = 40
-    max_faces: int = 1
-    min_confidence: float = 0.95
-    on_no_face: str = "skip"  # skip | center
-    detect_max_side: int = 1024
-    boxes: str = ""
-    split: str = "train"
-    tfds_data_dir: str = ""
-    num_shards: int = 0  # 0: about RECORDS_PER_SHARD records per shard
-    workers: int = 0  # 0: one per CPU core
-    overwrite: bool = False
-
-    def validate(self) -> None:
-        def need(ok, message):
-            if not ok:
-                raise UserError(message)
-
-        need(self.source, "--source is empty: name a folder of images, an .npz file or "
-                          "tfds:NAME.")
-        need(self.out, "--out is empty: name the folder to write the TFRecords into.")
-        need(len(self.sizes) > 0 and all(2 <= s <= 4096 for s in self.sizes),
-             f"--size must be one or more sizes in [2, 4096], got {list(self.sizes)}.")
-        need(len(set(self.sizes)) == len(self.sizes), f"--size repeats a size: {list(self.sizes)}.")
-        need(self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}.")
-        need(self.crop in crops_lib.CROPS, f"Unknown crop {self.crop!r}. Expected one of "
-                                           f"{crops_lib.CROPS.names()}.")
-        need(self.small in ("skip", "upscale"), f"--small must be skip or upscale, got "
-                                                f"{self.small!r}.")
-        need(self.format in ("jpeg", "png"), f"--format must be jpeg or png, got {self.format!r}.")
-        need(1 <= self.jpeg_quality <= 100, f"--jpeg_quality must be in [1, 100], got "
-                                            f"{self.jpeg_quality}.")
-        need(len(self.background) == 3 and all(0 <= v <= 255 for v in self.background),
-             f"--background must be R,G,B in [0, 255], got {list(self.background)}.")
-        need(0 <= self.face_margin <= 2, f"--face_margin must be in [0, 2], got "
-                                         f"{self.face_margin}.")
-        need(self.max_faces >= 1, f"--max_faces must be at least 1, got {self.max_faces}.")
-        need(0 <= self.min_confidence <= 1, f"--min_confidence must be in [0, 1], got "
-                                            f"{self.min_confidence}.")
-        need(self.on_no_face in ("skip", "center"), f"--on_no_face must be skip or center, "
-                                                    f"got {self.on_no_face!r}.")
-        need(self.num_shards >= 0, f"--num_shards must be >= 0, got {self.num_shards}.")
-        need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}.")
-        if not self.source.startswith("tfds:"):
-            src, out = os.path.abspath(self.source), os.path.abspath(self.out)
-            need(out != src and not out.startswith(src + os.sep),
-                 f"--out ({self.out}) must not be inside --source ({self.source}).")
-
-    def identity(self) -> dict:
-        """What decides the records: everything except where they go and how fast."""
-        ident = dataclasses.asdict(self)
-        for key in ("out", "workers", "overwrite"):
-            ident.pop(key)
-        if not self.source.startswith("tfds:"):
-            ident["source"] = os.path.abspath(self.source)
-        return json.loads(json.dumps(ident))
 
 
 @dataclasses.dataclass
@@ -139,25 +70,18 @@ def list_items(opts: BuildOptions):
 
 def _folder_items(opts: BuildOptions):
     root = opts.source
-    files = []
-    for folder, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            files.append(os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/"))
+    files = list_files(root)
     items, skipped = [], []
-    class_names = sorted({f.split("/")[0] for f in files if "/" in f}) if opts.class_subfolders else []
+    class_names, labels = class_labels(files) if opts.class_subfolders else ([], [None] * len(files))
     if opts.class_subfolders and not class_names:
         raise UserError(f"--class_subfolders: {root!r} has no subfolders to take labels from.")
-    for rel in files:
-        if not rel.lower().endswith(images_lib.IMAGE_EXTENSIONS):
+    for rel, label in zip(files, labels):
+        if not is_image_name(rel):
             skipped.append((rel, "not an image file name", ""))
             continue
-        label = None
-        if opts.class_subfolders:
-            if "/" not in rel:
-                skipped.append((rel, "not in a class subfolder", ""))
-                continue
-            label = class_names.index(rel.split("/")[0])
+        if opts.class_subfolders and label is None:
+            skipped.append((rel, "not in a class subfolder", ""))
+            continue
         items.append(Item(rel, label, path=os.path.join(root, rel)))
     if not items and not skipped:
         raise UserError(f"--source folder {root!r} is empty.")
@@ -187,26 +111,12 @@ def _npz_items(path: str):
 
 
 def _tfds_items(opts: BuildOptions):
-    import tensorflow_datasets as tfds
-
-    from dcgan_tf.data.pipeline import tfds_builder
-
-    name = opts.source[len("tfds:"):]
-    builder = tfds_builder(name, opts.tfds_data_dir)
-    try:
-        ds = builder.as_dataset(split=opts.split, shuffle_files=False)
-    except (KeyError, ValueError) as e:
-        raise UserError(f"tfds dataset {name!r} has no split {opts.split!r}; it has "
-                        f"{sorted(builder.info.splits)}.") from e
-    features = builder.info.features
-    image_key = "image" if "image" in features else next(iter(features.keys()))
-    names = list(features["label"].names) if "label" in features and hasattr(
-        features["label"], "names") else None
+    data = open_tfds(opts.source[len("tfds:"):], opts.tfds_split, opts.tfds_data_dir)
     items = []
-    for i, ex in enumerate(tfds.as_numpy(ds)):
-        label = int(ex["label"]) if names is not None else None
-        items.append(Item(f"tfds:{name}/{opts.split}#{i}", label, array=_uint8(ex[image_key])))
-    return items, names, []
+    for i, (image, label) in enumerate(data.dataset.as_numpy_iterator()):
+        items.append(Item(f"{data.name}/{opts.tfds_split}#{i}",
+                          int(label) if data.has_labels else None, array=_uint8(image)))
+    return items, data.label_names, []
 
 
 # ---------------------------------------------------------------------- one item

@@ -69,6 +69,14 @@ def center_region(height: int, width: int) -> Region:
     return Region((width - side) / 2.0, (height - side) / 2.0, side, side)
 
 
+def central_fraction(height, width, size, load_size):
+    """Source 000's "resize to L x L, keep the central S x S" as a box of the original
+    image: the central S/L of each direction, (x, y, w, h). Plain arithmetic, so the
+    builder (Python numbers) and the training pipeline (tensors) share it."""
+    f = size / load_size
+    return width * (1 - f) / 2, height * (1 - f) / 2, width * f, height * f
+
+
 def cut(array: np.ndarray, region: Region, background=(255, 255, 255)) -> np.ndarray:
     """The pixels of `region` (rounded to whole pixels); outside the photo: background."""
     x0, y0 = int(round(region.x)), int(round(region.y))
@@ -125,8 +133,7 @@ class ResizeThenCenter(Crop):
 
     def regions(self, array, key):
         h, w = array.shape[:2]
-        f = self.options.size / self.options.load_size
-        return [Region(w * (1 - f) / 2, h * (1 - f) / 2, w * f, h * f)]
+        return [Region(*central_fraction(h, w, self.options.size, self.options.load_size))]
 
 
 class _Detector(Crop):

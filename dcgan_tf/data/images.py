@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 # A 100-megapixel photo is plausible; 10x that is a decompression bomb, not a photo.
 MAX_PIXELS = 1_000_000_000

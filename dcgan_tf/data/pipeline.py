@@ -20,10 +20,12 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from dcgan_tf.data.crops import central_fraction
+from dcgan_tf.data.files import IMAGE_EXTENSIONS, class_labels, is_image_name, list_files
+from dcgan_tf.data.tfds_source import open_tfds
 from dcgan_tf.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 TFRECORD_PATTERNS = ("*.tfrecord", "*.tfrecords", "*.tfrecord-*", "*.tfrec")
 
 
@@ -52,6 +54,10 @@ class Source:
     exact_count: bool = True  # False: num_examples is an upper bound (undecoded files)
     skipped: int = 0  # records/files that failed to decode or parse (counted, then dropped)
     label_names: list | None = None
+    # Set for records that dcgan_tf.data.build already cropped: how they must be brought to
+    # the model's size instead of the run's --preprocess (a plain resize, identity at the
+    # built size), so a finished crop is never cropped again.
+    preprocess: Preprocess | None = None
 
 
 # ---------------------------------------------------------------------- pixel work
@@ -75,9 +81,12 @@ def to_model_range(image, prep: Preprocess):
         image = _center_square(image)
         image = tf.image.resize(image, size, antialias=True)
     else:  # resize_then_center (source 000: 256x256, then the central 64x64)
-        image = tf.image.resize(image, (prep.load_size, prep.load_size), antialias=True)
-        off = (prep.load_size - prep.resolution) // 2
-        image = image[off:off + prep.resolution, off:off + prep.resolution, :]
+        shape = tf.cast(tf.shape(image), tf.float32)
+        x, y, w, h = central_fraction(shape[0], shape[1], prep.resolution, prep.load_size)
+        box = [tf.cast(tf.round(v), tf.int32) for v in (y, x, h, w)]
+        image = tf.image.crop_to_bounding_box(image, box[0], box[1], tf.maximum(box[2], 1),
+                                              tf.maximum(box[3], 1))
+        image = tf.image.resize(image, size, antialias=True)
     image = tf.clip_by_value(image, 0.0, 255.0) / 127.5 - 1.0
     image.set_shape((prep.resolution, prep.resolution, prep.channels))
     return image
@@ -194,73 +203,15 @@ def _npz_source(path: str, prep: Preprocess) -> Source:
     return Source(path, ds, len(images), has_labels=labels is not None, label_names=names)
 
 
-def tfds_builder(name: str, data_dir: str = ""):
-    """A prepared tfds builder for `name`, downloading it when needed and possible.
-
-    Offline, says so in one sentence at once (tfds itself retries for minutes)."""
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name, data_dir=data_dir or None)
-    except Exception as e:  # DatasetNotFoundError and friends
-        raise UserError(f"tfds has no dataset {name!r} ({type(e).__name__}).") from e
-    if not _tfds_prepared(builder):
-        where = data_dir or "~/tensorflow_datasets"
-        advice = ("run once with internet, or point --tfds_data_dir at a prepared copy, or "
-                  "use a folder of images or TFRecords instead.")
-        if not can_reach(TFDS_PROBE_HOST):
-            raise UserError(f"tfds dataset {name!r} is not in {where} and needs a download, "
-                            f"but this machine cannot reach the internet; {advice}")
-        try:
-            builder.download_and_prepare()
-        except Exception as e:
-            raise UserError(f"tfds dataset {name!r} is not in {where} and downloading it "
-                            f"failed ({type(e).__name__}: {str(e)[:120]}); {advice}") from e
-    return builder
-
-
 def _tfds_source(name, prep, split, data_dir) -> Source:
-    builder = tfds_builder(name, data_dir)
-    try:
-        ds = builder.as_dataset(split=split, shuffle_files=False)
-        count = builder.info.splits[split].num_examples
-    except (KeyError, ValueError) as e:
-        raise UserError(f"tfds dataset {name!r} has no split {split!r}; it has "
-                        f"{sorted(builder.info.splits)}.") from e
-    keys = builder.info.features.keys()
-    image_key = "image" if "image" in keys else next(iter(keys))
-    has_labels = "label" in keys
+    data = open_tfds(name, split, data_dir)
 
-    def convert(example):
-        image = to_model_range(example[image_key], prep)
-        if has_labels:
-            return image, tf.cast(example["label"], tf.int32)
-        return image
+    def convert(image, label):
+        image = to_model_range(image, prep)
+        return (image, label) if data.has_labels else image
 
-    names = getattr(builder.info.features["label"], "names", None) if has_labels else None
-    return Source(f"tfds:{name}", ds.map(convert, num_parallel_calls=AUTOTUNE), count, has_labels,
-                  label_names=names)
-
-
-TFDS_PROBE_HOST = "storage.googleapis.com"  # where tfds fetches most datasets from
-
-
-def can_reach(host: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """True if a TCP connection to host:port opens within `timeout` seconds."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _tfds_prepared(builder) -> bool:
-    try:
-        return bool(builder.is_prepared())
-    except Exception:
-        return False
+    return Source(data.name, data.dataset.map(convert, num_parallel_calls=AUTOTUNE),
+                  data.count, data.has_labels, label_names=data.label_names)
 
 
 def _file_source(data: str, prep: Preprocess) -> Source:
@@ -269,39 +220,54 @@ def _file_source(data: str, prep: Preprocess) -> Source:
     if records:
         return _tfrecord_source(data, records, prep)
     if os.path.isdir(data):
-        files = sorted(
-            os.path.join(root, f)
-            for root, _, names in os.walk(data) for f in names
-            if f.lower().endswith(IMAGE_EXTENSIONS)
-        )
-        if not files:
-            raise UserError(f"Folder {data!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
-                            "and no TFRecords.")
+        return _folder_source(data, prep)
+    if os.path.isfile(data):
+        raise UserError(f"--data {data!r} is a file but not an image archive: expected a "
+                        "folder of images or TFRecords, a TFRecord file, an .npz file, "
+                        "'tfds:NAME' or 'digits'.")
+    raise UserError(f"--data {data!r} does not exist (expected a folder of images or "
+                    "TFRecords, a TFRecord file or glob, an .npz file, 'tfds:NAME' or "
+                    "'digits').")
 
-        # Class subfolders (every image one level or more below a first-level folder) give
-        # labels, as in the dataset builder's --class_subfolders; used by conditional runs.
-        tops = [os.path.relpath(f, data).split(os.sep)[0] for f in files]
-        names = sorted(set(tops)) if all(os.sep in os.path.relpath(f, data) for f in files) \
-            else None
 
-        def load(path):
-            raw = tf.io.read_file(path)
-            image = tf.io.decode_image(raw, channels=prep.channels, expand_animations=False)
-            return to_model_range(image, prep)
+def _folder_source(data: str, prep: Preprocess) -> Source:
+    """Every image below `data`, decoded by dcgan_tf.data.images (EXIF orientation, every
+    format and mode the dataset builder reads). Class subfolders (every image inside a
+    first-level folder, the builder's --class_subfolders rule) give labels."""
+    from dcgan_tf.data.images import BadImage, load_image
 
-        paths = tf.data.Dataset.from_tensor_slices(files)
-        if names:
-            labels = tf.data.Dataset.from_tensor_slices(
-                np.array([names.index(t) for t in tops], np.int32))
-            ds = tf.data.Dataset.zip((paths, labels)).map(
-                lambda p, label: (load(p), label), num_parallel_calls=AUTOTUNE)
-        else:
-            ds = paths.map(load, num_parallel_calls=AUTOTUNE)
-        ds = ds.ignore_errors(log_warning=True)
-        return Source(data, ds, len(files), has_labels=bool(names), exact_count=False,
-                      label_names=names)
-    raise UserError(f"Data {data!r} is neither 'digits', 'tfds:NAME', an .npz file, a folder "
-                    "of images nor TFRecord files.")
+    rel = [f for f in list_files(data) if is_image_name(f)]
+    if not rel:
+        raise UserError(f"Folder {data!r} holds no images ({', '.join(IMAGE_EXTENSIONS)}) "
+                        "and no TFRecords.")
+    names, labels = class_labels(rel)
+    labelled = bool(names) and all(label is not None for label in labels)
+    files = [os.path.join(data, f) for f in rel]
+    channels = prep.channels
+
+    def decode(path):
+        try:
+            with open(path.decode(), "rb") as f:
+                array, _ = load_image(f.read(), channels)
+        except (OSError, BadImage) as e:
+            raise ValueError(f"{path.decode()}: {e}") from None  # dropped by ignore_errors
+        return array
+
+    def load(path):
+        image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, channels])
+        return to_model_range(image, prep)
+
+    paths = tf.data.Dataset.from_tensor_slices(files)
+    if labelled:
+        ds = tf.data.Dataset.zip((paths, tf.data.Dataset.from_tensor_slices(
+            np.array(labels, np.int32))))
+        ds = ds.map(lambda p, label: (load(p), label), num_parallel_calls=AUTOTUNE)
+    else:
+        ds = paths.map(load, num_parallel_calls=AUTOTUNE)
+    ds = ds.ignore_errors()
+    return Source(data, ds, len(files), has_labels=labelled, exact_count=False,
+                  label_names=names if labelled else None)
 
 
 def _pick_resolution_dir(data: str, resolution: int) -> str:
@@ -327,9 +293,21 @@ def _tfrecord_files(data: str) -> list[str]:
         for pattern in TFRECORD_PATTERNS:
             found += glob.glob(os.path.join(data, pattern))
         return sorted(set(f for f in found if not os.path.basename(f).startswith(".")))
-    if any(ch in data for ch in "*?[") or os.path.isfile(data):
+    if any(ch in data for ch in "*?["):
         return sorted(glob.glob(data))
+    if os.path.isfile(data) and _is_tfrecord_file(data):
+        return [data]
     return []
+
+
+def _is_tfrecord_file(path: str) -> bool:
+    """True if the file starts with a well-formed TFRecord (length and CRCs check out)."""
+    try:
+        for _ in tf.data.TFRecordDataset(path).take(1):
+            pass
+        return os.path.getsize(path) > 0
+    except (tf.errors.DataLossError, tf.errors.OpError):
+        return False
 
 
 def _tfrecord_source(data, files, prep: Preprocess) -> Source:
@@ -338,15 +316,22 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     count = 0
     meta = os.path.join(data if os.path.isdir(data) else os.path.dirname(data), "metadata.json")
     has_labels, names = False, None
+    built = None  # the size the dataset builder cropped these records to
     if os.path.isfile(meta):
         with open(meta) as f:
             info = json.load(f)
         names = info.get("label_names") or None
         has_labels = bool(names)
         count = int(info.get("count", info.get("written", 0)) or 0)
+        built = info.get("size")
     features = {"image_raw": tf.io.FixedLenFeature([], tf.string)}
     if has_labels:
         features["label"] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+
+    precropped = None
+    if built:  # cropped by the builder: only a resize to the model's size (none if equal)
+        precropped = dataclasses.replace(prep, mode="resize", load_size=0)
+        prep = precropped
 
     def parse(record):
         ex = tf.io.parse_single_example(record, features)
@@ -364,7 +349,8 @@ def _tfrecord_source(data, files, prep: Preprocess) -> Source:
     ds = ds.ignore_errors(log_warning=True)
     if count <= 0:  # no metadata: count records (cheap, nothing is decoded)
         count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
-    return Source(data, ds, count, has_labels, exact_count=False, label_names=names)
+    return Source(data, ds, count, has_labels, exact_count=False, label_names=names,
+                  preprocess=precropped)
 
 
 # ---------------------------------------------------------------------- the stream
@@ -396,6 +382,9 @@ def materialize(source: Source, budget_bytes: int = MEMORY_BUDGET_BYTES) -> bool
             labels.append(batch[1].numpy())
         else:
             images.append(batch.numpy())
+    if not images:
+        raise UserError(f"No image in {source.name!r} could be decoded (expected JPEG/PNG "
+                        "images or records with an image_raw feature).")
     source.arrays = (np.concatenate(images),
                      np.concatenate(labels) if source.has_labels else None)
     source.num_examples = len(source.arrays[0])

@@ -9,6 +9,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
+from dcgan_tf.losses import get_loss
 from dcgan_tf.models import conditional
 from dcgan_tf.models.common import ModelPair
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
@@ -85,4 +86,30 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
                      num_classes)
 
 
-__all__ = ["MODELS", "ModelFamily", "ModelPair", "build_models"]
+# Config fields that are builder options of some architectures (None: the builder's default).
+MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine")
+
+
+def resolve_config(config):
+    """Fills the choices that depend on others: resolution and channels from the model,
+    the discriminator head from the loss. Raises ValueError for unknown names."""
+    defaults = MODELS.get(config.model).defaults()
+    return config.replace(
+        resolution=config.resolution or defaults["resolution"],
+        channels=config.channels or defaults["channels"],
+        d_head=config.d_head or get_loss(config.loss).default_head,
+    )
+
+
+def build_from_config(config) -> ModelPair:
+    """The networks a (resolved) run configuration describes."""
+    options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS
+               if getattr(config, k) is not None}
+    return build_models(config.model, resolution=config.resolution, channels=config.channels,
+                        latent_dim=config.latent_dim, head=config.d_head,
+                        num_classes=config.num_classes, d_conditioning=config.d_conditioning,
+                        **options)
+
+
+__all__ = ["MODELS", "MODEL_OPTION_FIELDS", "ModelFamily", "ModelPair", "build_from_config",
+           "build_models", "resolve_config"]

@@ -1,6 +1,6 @@
 """The 96x96 face DCGAN of source 004 (TensorFlow 1).
 
-Generator: z -> dense -> [N, R/16, R/16, d0] -> BN, ReLU -> four 5x5 stride-2 transposed
+Generator: z -> dense with one bias per channel -> [N, R/16, R/16, d0] -> BN, ReLU -> four 5x5 stride-2 transposed
 convs (d1, d2, d3, C) with BN + ReLU between and tanh at the end.
 Discriminator: four 5x5 stride-2 convs (64/128/256/512 by default), each with BN and
 LeakyReLU 0.2 (the source normalises the first one too), then a dense layer to the head.
@@ -68,9 +68,13 @@ def build_faces96(
     base = resolution // 16
 
     z = keras.Input((latent_dim,), name="z")
-    x = keras.layers.Dense(
-        base * base * g_depths[0], kernel_initializer=_init(), name="project")(z)
-    x = keras.layers.Reshape((base, base, g_depths[0]), name="project_map")(x)  # [N, R/16, R/16, d0]
+    # The source's first layer: matmul to R/16 x R/16 x d0, reshape, then ONE BIAS PER
+    # CHANNEL (b0 = [d0]). A transposed conv with an R/16 x R/16 kernel on the 1x1 map of z
+    # is exactly that (same weights, d0 biases) in a built-in layer.
+    x = keras.layers.Reshape((1, 1, latent_dim), name="z_map")(z)  # [N, 1, 1, latent]
+    x = keras.layers.Conv2DTranspose(
+        g_depths[0], base, strides=1, padding="valid", kernel_initializer=_init(),
+        name="project")(x)  # [N, R/16, R/16, d0]
     x = batch_norm("project_bn", affine=bn_affine)(x)
     x = keras.layers.ReLU(name="project_relu")(x)
     for i, filters in enumerate(g_depths[1:]):

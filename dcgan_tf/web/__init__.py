@@ -1,0 +1,1 @@
+"""The web page of dcgan_tf.serve (index.html), shipped as package data."""
