@@ -319,7 +319,8 @@ def state_is_finite_fn(model):
     optimizers (weights, BatchNorm statistics, Adam moments) is finite."""
     variables = []
     for owner in (model.generator, model.discriminator, model.d_optimizer, model.g_optimizer):
-        variables += [v for v in owner.variables if v.dtype.is_floating]
+        variables += [v for v in owner.variables
+                      if tf.as_dtype(v.dtype).is_floating]
 
     @tf.function
     def check():

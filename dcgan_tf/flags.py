@@ -151,44 +151,45 @@ def define_flags() -> None:
     _define_from_dataclass(Config, HELP)
 
 
+def _define(kind: str, name: str, default, help_text: str) -> None:
+    """flags.DEFINE_<kind>, unless another tool already defined `name` in this process."""
+    if name not in flags.FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
+
+
 def define_export_flags():
     """Flags of `python -m dcgan_tf.export`; returns the FlagValues holding them."""
-    if "out" not in flags.FLAGS:
-        if "workdir" not in flags.FLAGS:
-            flags.DEFINE_string("workdir", "", "Training run to export.")
-        flags.DEFINE_string("out", "", "Export folder; default WORKDIR/export.")
-        flags.DEFINE_integer("step", None, "Checkpoint step to export; default the newest.")
+    _define("string", "workdir", "", "Training run to export.")
+    _define("string", "out", "", "Export folder; default WORKDIR/export.")
+    _define("integer", "step", None, "Checkpoint step to export; default the newest.")
     return flags.FLAGS
 
 
 def define_report_flags():
     """Flags of `python -m dcgan_tf.report`; returns the FlagValues holding them."""
-    if "workdir" not in flags.FLAGS:
-        flags.DEFINE_string("workdir", "", "Training run (finished or running).")
+    _define("string", "workdir", "", "Training run (finished or running).")
     return flags.FLAGS
 
 
 def define_generate_flags():
     """Flags of `python -m dcgan_tf.generate`; returns the FlagValues holding them."""
-    if "mode" in flags.FLAGS:
-        return flags.FLAGS
-    flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
-    flags.DEFINE_string("out", "", "Folder to write the images into.")
-    flags.DEFINE_string("mode", "sample", "sample, interpolate or arithmetic.")
-    flags.DEFINE_integer("num", 64, "sample: how many images.")
-    flags.DEFINE_integer("seed", 0, "sample: first seed (image i uses seed + i); "
+    _define("string", "model", "", "An export folder, or a workdir with an export.")
+    _define("string", "out", "", "Folder to write the images into.")
+    _define("string", "mode", "sample", "sample, interpolate or arithmetic.")
+    _define("integer", "num", 64, "sample: how many images.")
+    _define("integer", "seed", 0, "sample: first seed (image i uses seed + i); "
                                     "arithmetic: seed of the variations' noise.")
-    flags.DEFINE_boolean("tile", True, "sample: write one tile of all images.")
-    flags.DEFINE_boolean("individual", False, "sample: write one PNG per image.")
-    flags.DEFINE_string("seeds", "0,1", "interpolate: seeds to pass through, e.g. 3,17,42.")
-    flags.DEFINE_integer("frames", 10, "interpolate: images per leg between two seeds.")
-    flags.DEFINE_string("method", "slerp", "interpolate: slerp or linear.")
-    flags.DEFINE_string("a_seeds", "", "arithmetic: seeds of concept A (averaged).")
-    flags.DEFINE_string("b_seeds", "", "arithmetic: seeds of concept B (averaged).")
-    flags.DEFINE_string("c_seeds", "", "arithmetic: seeds of concept C (averaged).")
-    flags.DEFINE_integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
-    flags.DEFINE_float("truncation", None, "Scale z by this factor (temperature), in (0, 2].")
-    flags.DEFINE_string("labels", "", "Conditional models: a label vector, one value in "
+    _define("boolean", "tile", True, "sample: write one tile of all images.")
+    _define("boolean", "individual", False, "sample: write one PNG per image.")
+    _define("string", "seeds", "0,1", "interpolate: seeds to pass through, e.g. 3,17,42.")
+    _define("integer", "frames", 10, "interpolate: images per leg between two seeds.")
+    _define("string", "method", "slerp", "interpolate: slerp or linear.")
+    _define("string", "a_seeds", "", "arithmetic: seeds of concept A (averaged).")
+    _define("string", "b_seeds", "", "arithmetic: seeds of concept B (averaged).")
+    _define("string", "c_seeds", "", "arithmetic: seeds of concept C (averaged).")
+    _define("integer", "variations", 8, "arithmetic: noisy variations of A - B + C.")
+    _define("float", "truncation", None, "Scale z by this factor (temperature), in (0, 2].")
+    _define("string", "labels", "", "Conditional models: a label vector, one value in "
                                       "[0, 1] per class, e.g. 0,0,1,0,0,0,0,0,0,0 or mixtures; "
                                       "sample without it: one row per class.")
     return flags.FLAGS
@@ -286,29 +287,22 @@ def define_build_flags():
 
 def define_serve_flags():
     """Flags of `python -m dcgan_tf.serve`; returns the FlagValues holding them."""
-    if "host" in flags.FLAGS:
-        return flags.FLAGS
-    if "model" not in flags.FLAGS:
-        flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
-    flags.DEFINE_string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every "
+    _define("string", "model", "", "An export folder, or a workdir with an export.")
+    _define("string", "host", "127.0.0.1", "Address to listen on (0.0.0.0: every "
                                              "interface; only do that on a trusted network).")
-    flags.DEFINE_integer("port", 8000, "Port to listen on (0: any free port).")
-    flags.DEFINE_integer("max_count", 64, "Most images one request may ask for.")
-    flags.DEFINE_integer("threads", 4, "Request threads of the server.")
-    flags.DEFINE_float("body_timeout", 10.0, "Seconds a request may take to arrive (slow "
+    _define("integer", "port", 8000, "Port to listen on (0: any free port).")
+    _define("integer", "max_count", 64, "Most images one request may ask for.")
+    _define("integer", "threads", 4, "Request threads of the server.")
+    _define("float", "body_timeout", 10.0, "Seconds a request may take to arrive (slow "
                                              "or silent clients are disconnected).")
     return flags.FLAGS
 
 
 def define_accuracy_flags():
     """Flags of `python -m dcgan_tf.conditional_accuracy`."""
-    if "per_class" in flags.FLAGS:
-        return flags.FLAGS
-    if "model" not in flags.FLAGS:
-        flags.DEFINE_string("model", "", "An export folder, or a workdir with an export.")
-    flags.DEFINE_integer("per_class", 100, "Generated samples per class.")
-    if "seed" not in flags.FLAGS:
-        flags.DEFINE_integer("seed", 0, "First seed of the samples.")
+    _define("string", "model", "", "An export folder, or a workdir with an export.")
+    _define("integer", "per_class", 100, "Generated samples per class.")
+    _define("integer", "seed", 0, "First seed of the samples.")
     return flags.FLAGS
 
 

@@ -145,18 +145,23 @@ def run(config: Config, *, out=None) -> RunResult:
 
     wd = Workdir(config.workdir)
     previous = _check_workdir(config, wd)
-    prep = Preprocess(config.resolution, config.channels, config.preprocess, config.load_size,
-                      config.flip_lr, config.flip_ud)
-    source = open_source(config.data, prep, tfds_split=config.tfds_split,
-                         tfds_data_dir=config.tfds_data_dir, cache=config.cache)
-    prep = source.preprocess or prep  # records already cropped by the builder: resize only
-    row_names = _check_labels(config, source)
-    real_per_step = config.batch_size * config.d_steps
-    _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
-                                         shuffle_buffer=config.shuffle_buffer)
-    total = total_steps(config, steps_per_epoch)
-
-    ensure_dir(wd.path, "--workdir")
+    created = not os.path.exists(wd.path)
+    ensure_dir(wd.path, "--workdir")  # an unwritable place fails now, before any work
+    try:
+        prep = Preprocess(config.resolution, config.channels, config.preprocess, config.load_size,
+                          config.flip_lr, config.flip_ud)
+        source = open_source(config.data, prep, tfds_split=config.tfds_split,
+                             tfds_data_dir=config.tfds_data_dir, cache=config.cache)
+        row_names = _check_labels(config, source)
+        real_per_step = config.batch_size * config.d_steps
+        _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step,
+                                             seed=config.seed,
+                                             shuffle_buffer=config.shuffle_buffer)
+        total = total_steps(config, steps_per_epoch)
+    except BaseException:
+        if created and os.path.isdir(wd.path) and not os.listdir(wd.path):
+            os.rmdir(wd.path)  # bad data or flags: leave no empty workdir behind
+        raise
     grid = config.sample_grid
     rows = config.num_classes or grid  # conditional: one class per row
     fixed_z = tf.Variable(gan.sample_latent(rows * grid, seed=config.seed + FIXED_NOISE_SEED_OFFSET),

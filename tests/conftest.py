@@ -48,3 +48,37 @@ def compile_with(gan, d_optimizer, g_optimizer, *, jit_compile="auto", steps_per
                 **step_components(Config(**config_fields), gan.generator),
                 jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return gan
+
+
+def _install_chromium() -> str:
+    """Installs Debian's Chromium (what the browser tests drive; Playwright's own browser
+    download is not used) with apt-get, as root or through password-less sudo."""
+    import shutil
+    import subprocess
+    import sys
+
+    prefix = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    if prefix and not shutil.which("sudo"):
+        pytest.fail("The browser tests need Chromium: run apt-get install chromium as root.")
+    print("\n[tests] Chromium is missing; installing Debian's chromium with apt-get ...",
+          file=sys.stderr, flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        proc = subprocess.run(prefix + command, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            pytest.fail(f"Could not install Chromium ({' '.join(command)} exited "
+                        f"{proc.returncode}: {proc.stderr.strip()[-300:]}).")
+    return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Path of a Chromium binary for Playwright: $CHROMIUM, the installed one, or Debian's
+    package installed now (so `python -m pytest -q` passes on a fresh machine by itself)."""
+    import shutil
+
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        path = _install_chromium()
+    return path

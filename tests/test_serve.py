@@ -23,7 +23,6 @@ from dcgan_tf.models import build_models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARTIFACTS = os.environ.get("DCGAN_TF_ARTIFACTS", os.path.join(REPO, "test-artifacts"))
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 K = 10
 
 
@@ -140,7 +139,7 @@ def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
     from dcgan_tf import serve
 
     flags = types.SimpleNamespace(model=cond_export, host="127.0.0.1", port=0, max_count=8,
-                                  threads=2)
+                                  threads=2, body_timeout=10.0)
     monkeypatch.setitem(sys.modules, "waitress", None)
     with pytest.raises(UserError, match=r"dcgan_tf\[serve\]"):
         serve.serve(flags)
@@ -154,11 +153,11 @@ def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
 # ---------------------------------------------------------------------- a real server
 
 
-def start_server(export):
+def start_server(export, *extra):
     env = dict(os.environ)
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     proc = subprocess.Popen([sys.executable, "-m", "dcgan_tf.serve", f"--model={export}",
-                             "--port=0", "--max_count=16"], cwd=REPO, env=env,
+                             "--port=0", "--max_count=16", *extra], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()  # "Serving ... on http://127.0.0.1:PORT/ ..."
     if "http://" not in line:
@@ -171,7 +170,7 @@ def start_server(export):
 
 @pytest.fixture(scope="module")
 def server(cond_export):
-    proc, url = start_server(cond_export)
+    proc, url = start_server(cond_export, f"--body_timeout={BODY_TIMEOUT}")
     yield url
     proc.terminate()
     proc.wait(timeout=30)
@@ -185,6 +184,111 @@ def post(url, body, timeout=30):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
+
+
+BODY_TIMEOUT = 2.0
+
+
+def raw_exchange(url, payload: bytes, wait=5.0, then_close=True):
+    """Sends raw bytes to the server; returns (status or None, seconds until the server
+    answered or closed)."""
+    import socket
+
+    host, port = url.split("//", 1)[1].rstrip("/").split(":")
+    start = time.perf_counter()
+    with socket.create_connection((host, int(port)), timeout=wait) as sock:
+        sock.sendall(payload)
+        data = b""
+        try:
+            while b"\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            return None, time.perf_counter() - start
+    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/") else None
+    return status, time.perf_counter() - start
+
+
+def good_request_time(url):
+    start = time.perf_counter()
+    status, data = post(url, {"labels": [0.1] * K, "seed": 3, "count": 4}, timeout=10)
+    assert status == 200 and png_size(data) == (70, 70)
+    return time.perf_counter() - start
+
+
+def test_deeply_nested_json_is_a_client_error(client, server):
+    for raw in (b"[" * 5000, b'{"labels": ' + b"[" * 100_00 + b"}", b"{" * 3000):
+        r = client.post("/api/generate", data=raw, content_type="application/json")
+        assert r.status_code in (400, 413), (raw[:20], r.status_code)
+        assert "error" in r.get_json()
+    req = urllib.request.Request(server + "api/generate", data=b"[" * 5000,
+                                 headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 400 and "nested too deeply" in json.loads(e.value.read())["error"]
+
+
+def test_hostile_clients_on_loopback_get_4xx_and_never_stall_good_requests(server):
+    """A declared huge body is refused at once (413); clients that send a body slowly or
+    not at all are dropped after --body_timeout; a burst of malformed requests of many
+    kinds gets 4xx (or a closed connection), never a 5xx; good requests stay fast."""
+    import socket
+
+    baseline = good_request_time(server)
+    head = b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    status, seconds = raw_exchange(server, head + b"Content-Length: 50000000\r\n\r\n{}")
+    assert status == 413 and seconds < 2.0, (status, seconds)
+
+    host, port = server.split("//", 1)[1].rstrip("/").split(":")
+    stalled = []
+    for _ in range(12):  # declare 100 bytes, send 3, then go silent
+        sock = socket.create_connection((host, int(port)), timeout=10)
+        sock.sendall(head + b"Content-Length: 100\r\n\r\n{\"a")
+        stalled.append(sock)
+    drip = socket.create_connection((host, int(port)), timeout=10)
+    drip.sendall(head + b"Content-Length: 100\r\n\r\n")
+    try:
+        during = good_request_time(server)
+        assert during < 10 * baseline + 2.0, (baseline, during)
+        start = time.perf_counter()
+        dropped = False
+        while time.perf_counter() - start < 4 * BODY_TIMEOUT + 4:  # drip one byte at a time
+            try:
+                drip.sendall(b" ")
+            except OSError:
+                dropped = True
+                break
+            time.sleep(0.25)
+        assert dropped, "a client dripping its body was never disconnected"
+        for sock in stalled:  # the silent ones were closed too: recv sees the end
+            sock.settimeout(BODY_TIMEOUT + 4)
+            assert sock.recv(100) == b""
+    finally:
+        for sock in stalled + [drip]:
+            sock.close()
+
+    burst = [
+        b"GARBAGE\r\n\r\n",
+        b"POST /api/generate HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST /api/generate HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        b"POST /api/generate HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"POST /api/generate HTTP/1.1\r\nBad Header Line\r\n\r\n",
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+        head + b"Content-Length: 6\r\n\r\n\xff\xfe\xfd{}[",
+        head + b"Content-Length: 5\r\n\r\n[[[[[",
+        head + b"Content-Length: 5000\r\n\r\n" + b"[" * 5000,
+        head + b"Content-Length: 20\r\n\r\n" + b'{"labels": "x" * 9}',
+        b"POST /api/generate HTTP/1.1\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+        b"DELETE /api/info HTTP/1.1\r\n\r\n",
+        b"GET /../../etc/passwd HTTP/1.1\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(40)),  # a TLS hello
+    ]
+    for payload in burst * 2:
+        status, _ = raw_exchange(server, payload)
+        assert status is None or 400 <= status < 500, (payload[:40], status)
+    assert good_request_time(server) < 10 * baseline + 2.0
 
 
 def test_loopback_load_p50_p95(server):
@@ -228,10 +332,8 @@ TILE_PIXELS = """e => { const c = document.createElement('canvas');
     c.getContext('2d').drawImage(e, 0, 0); return c.toDataURL(); }"""
 
 
-def open_page(p, url):
-    assert os.path.exists(CHROMIUM), (
-        f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (.ci/run does)")
-    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+def open_page(p, url, chromium):
+    browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
     page = browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -250,12 +352,12 @@ def open_page(p, url):
     return browser, page, errors, tile_after
 
 
-def test_page_in_headless_chromium(server):
+def test_page_in_headless_chromium(server, chromium):
     from playwright.sync_api import sync_playwright
 
     os.makedirs(ARTIFACTS, exist_ok=True)
     with sync_playwright() as p:
-        browser, page, errors, tile_after = open_page(p, server)
+        browser, page, errors, tile_after = open_page(p, server, chromium)
         try:
             sliders = page.locator("input.label")
             assert sliders.count() == K
@@ -282,13 +384,13 @@ def test_page_in_headless_chromium(server):
     assert os.path.getsize(os.path.join(ARTIFACTS, "serve_page.png")) > 1000
 
 
-def test_unconditional_page_interpolation_slider(uncond_export):
+def test_unconditional_page_interpolation_slider(uncond_export, chromium):
     from playwright.sync_api import sync_playwright
 
     proc, url = start_server(uncond_export)
     try:
         with sync_playwright() as p:
-            browser, page, errors, tile_after = open_page(p, url)
+            browser, page, errors, tile_after = open_page(p, url, chromium)
             try:
                 assert page.locator("input.label").count() == 0
                 start = page.eval_on_selector("#tile", TILE_PIXELS)

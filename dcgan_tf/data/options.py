@@ -16,8 +16,8 @@ from dcgan_tf.errors import UserError
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    source: str
-    out: str
+    source: str = ""
+    out: str = ""
     sizes: tuple[int, ...] = (64,)
     channels: int = 3
     crop: str = "center"

@@ -54,9 +54,9 @@ class Source:
     exact_count: bool = True  # False: num_examples is an upper bound (undecoded files)
     skipped: int = 0  # records/files that failed to decode or parse (counted, then dropped)
     label_names: list | None = None
-    # Set for records that dcgan_tf.data.build already cropped: how they must be brought to
-    # the model's size instead of the run's --preprocess (a plain resize, identity at the
-    # built size), so a finished crop is never cropped again.
+    # Set for records that dcgan_tf.data.build already cropped: how they are brought to the
+    # model's size instead of the run's --preprocess (a plain resize, identity at the built
+    # size), so a finished crop is never cropped again. The source's dataset applies it.
     preprocess: Preprocess | None = None
 
 

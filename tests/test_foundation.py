@@ -1,0 +1,365 @@
+"""The package's structure and the defects a new user hit: help for every tool, unwritable
+outputs, a text file as data, length overrides, builder crops reaching the model unchanged,
+divergence the guard used to miss, the run-wide progress line, no import cycles."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags as absl_flags
+
+from dcgan_tf.config import Config
+from dcgan_tf.errors import DivergenceError, UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.join(ROOT, "dcgan_tf")
+TINY = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+            latent_dim=16, batch_size=16, sample_grid=4, log_every=1, seed=3)
+ENTRY_POINTS = ["dcgan_tf.train", "dcgan_tf.data.build", "dcgan_tf.export",
+                "dcgan_tf.generate", "dcgan_tf.report", "dcgan_tf.serve",
+                "dcgan_tf.conditional_accuracy"]
+
+
+def run_main(module: str, *args) -> tuple[int, str, str]:
+    """Runs `module.main([...])` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import importlib
+
+    absl_flags.FLAGS.unparse_flags()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            importlib.import_module(module).main([module, *args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    absl_flags.FLAGS.unparse_flags()
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str, program: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{program}: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+# ---------------------------------------------------------------------- 1. help
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_entry_point_prints_help_and_exits_0(module):
+    code, out, err = run_main(module, "--help")
+    assert code == 0, err
+    assert "--" in out and "flagfile" in out and not err.strip()
+
+
+def test_train_helpfull_through_the_real_command():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    shown = {}
+    for flag in ("--helpfull", "--help"):
+        proc = subprocess.run([sys.executable, "-m", "dcgan_tf.train", flag], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+        assert "--train_steps" in proc.stdout and "--update" in proc.stdout
+        assert "python -m dcgan_tf.train --flagfile" in proc.stdout
+        shown[flag] = proc.stdout
+    # --helpfull also lists absl's own flags; --help only the tool's
+    assert "absl.logging:" in shown["--helpfull"] and "absl.logging:" not in shown["--help"]
+
+
+# ---------------------------------------------------------------------- 2. unwritable outputs
+
+
+@pytest.mark.parametrize("where", ["/sys/dcgan_tf/run", "/proc/dcgan_tf/run", "FILE/run"])
+def test_unwritable_workdir_is_one_line_and_exit_2(tmp_path, where):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    workdir = where.replace("FILE", str(a_file))
+    code, _, err = run_main("dcgan_tf.train", f"--workdir={workdir}", "--train_steps=1",
+                            "--model=dcgan64", "--resolution=32", "--channels=1", "--ngf=8",
+                            "--ndf=8")
+    assert code == 2
+    assert "Cannot create --workdir" in one_error_line(err, "dcgan_tf.train")
+
+
+def test_unwritable_outputs_of_the_other_tools(tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    from PIL import Image
+
+    Image.new("RGB", (40, 40), (200, 10, 10)).save(photos / "a.png")
+    for out in ("/sys/dcgan_tf/data", str(a_file), str(a_file / "sub")):
+        code, _, err = run_main("dcgan_tf.data.build", f"--source={photos}", f"--out={out}",
+                                "--size=16")
+        assert code == 2, err
+        one_error_line(err, "dcgan_tf.data.build")
+    for out in ("/sys/dcgan_tf/gen", str(a_file)):
+        from dcgan_tf.generate import write_outputs
+
+        with pytest.raises(UserError):
+            write_outputs({"x.png": b"1"}, out)
+    from dcgan_tf.io_utils import ensure_parent_writable
+
+    with pytest.raises(UserError, match="Cannot create --out"):
+        ensure_parent_writable("/sys/dcgan_tf/export", "--out")
+
+
+# ---------------------------------------------------------------------- 3. a text file as data
+
+
+def test_text_file_as_data_is_one_clear_line(tmp_path):
+    from dcgan_tf.data.pipeline import Preprocess, open_source
+
+    text = tmp_path / "notes.txt"
+    text.write_text("these are not images\n" * 10)
+    with pytest.raises(UserError, match=r"is a file but not an image archive: expected a folder"):
+        open_source(str(text), Preprocess(32, 1))
+    code, _, err = run_main("dcgan_tf.train", f"--workdir={tmp_path / 'w'}", f"--data={text}",
+                            "--train_steps=1", "--resolution=32", "--channels=1")
+    assert code == 2 and "not an image archive" in one_error_line(err, "dcgan_tf.train")
+    assert not (tmp_path / "w").exists()  # the workdir it made for nothing is gone again
+
+
+# ---------------------------------------------------------------------- 5. length override
+
+
+def test_length_on_the_command_line_replaces_the_flagfiles(capsys):
+    code, out, err = run_main("dcgan_tf.train", "--flagfile=configs/cat64.cfg", "--data=x",
+                              "--train_steps=100", "--dry_run")
+    assert code == 0, err
+    resolved = json.loads(out[: out.index("\n}\n") + 2])
+    assert (resolved["train_steps"], resolved["epochs"]) == (100, 0)
+    code, out, _ = run_main("dcgan_tf.train", "--flagfile=configs/digits.cfg", "--epochs=3",
+                            "--dry_run")
+    assert code == 0
+    resolved = json.loads(out[: out.index("\n}\n") + 2])
+    assert (resolved["train_steps"], resolved["epochs"]) == (0, 3)
+    code, _, err = run_main("dcgan_tf.train", "--flagfile=configs/digits.cfg", "--epochs=3",
+                            "--train_steps=5", "--dry_run")
+    assert code == 2 and "Set exactly one of" in err
+
+
+# ---------------------------------------------------------------------- 6. builder crops
+
+
+def test_builder_crops_reach_the_train_step_unchanged(tmp_path):
+    """cat64.cfg's resize_then_center (256 -> central 64) must not zoom into records that
+    dcgan_tf.data.build already cropped to 64x64: the stream equals the records up to the
+    config's flips."""
+    from PIL import Image
+
+    from dcgan_tf.data.build import BuildOptions, build
+    from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
+    from dcgan_tf.data.records import read_records
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        array = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
+        Image.fromarray(array).save(photos / f"p{i}.png")
+    data = tmp_path / "data"
+    build(BuildOptions(source=str(photos), out=str(data), sizes=(64,), crop="center",
+                       format="png"), progress=False)
+    records = [np.asarray(Image.open(io.BytesIO(r["image_raw"]))).astype(np.float32)
+               for r in read_records(str(data))]
+    cat = Preprocess(64, 3, "resize_then_center", 256, flip_lr=True, flip_ud=True)
+    source = open_source(str(data), cat)
+    assert source.preprocess is not None and source.preprocess.mode == "resize"
+    stream, _ = training_stream(source, cat, batch_size=4, seed=0, end_step=1)
+    batch = next(iter(stream)).numpy()
+    seen = [(im + 1.0) * 127.5 for im in batch]
+    for image in seen:
+        variants = [image, image[:, ::-1], image[::-1], image[::-1, ::-1]]
+        best = min(float(np.abs(v - r).max()) for v in variants for r in records)
+        assert best < 0.51, best  # identical pixels (up to float rounding)
+
+
+# ---------------------------------------------------------------------- 7. simultaneous update
+
+
+def test_faces96_config_updates_simultaneously():
+    code, out, _ = run_main("dcgan_tf.train", "--flagfile=configs/faces96.cfg", "--data=x",
+                            "--dry_run")
+    assert code == 0
+    resolved = json.loads(out[: out.index("\n}\n") + 2])
+    assert resolved["update"] == "simultaneous"
+    assert "faces96_generator: 2,301,097 trainable parameters" in out  # source 004's count
+
+
+# ---------------------------------------------------------------------- 9. divergence
+
+
+def test_exploding_learning_rates_stop_the_run_without_an_export(tmp_path):
+    from dcgan_tf import trainer
+
+    out = io.StringIO()
+    cfg = Config(**{**TINY, "workdir": str(tmp_path / "run"), "train_steps": 200,
+                    "checkpoint_every": 20, "g_lr": 1e8, "d_lr": 1e8, "progress": "none"})
+    with pytest.raises(DivergenceError, match=r"Training diverged at step \d+: .*restored the "
+                                              r"checkpoint of step 0"):
+        trainer.run(cfg, out=out)
+    assert not (tmp_path / "run" / "export").exists()
+    state = tf.train.get_checkpoint_state(str(tmp_path / "run" / "checkpoints"))
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["ckpt-0"]
+
+
+def test_health_check_rules_explosion_state_and_refused_checkpoints():
+    import keras
+
+    from dcgan_tf.callbacks import HealthCheck
+    from dcgan_tf.gan import GAN
+    from dcgan_tf.losses import get_loss
+    from dcgan_tf.models import build_models
+
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, latent_dim=8)
+    gan = GAN(pair.generator, pair.discriminator, latent_dim=8)
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam(), loss=get_loss("bce"))
+    restores = []
+    health = HealthCheck(lambda: restores.append(1) or "ckpt", out=io.StringIO())
+    health.set_model(gan)
+    for step, d_loss in enumerate([1.4, 1.2, 1.3, 1.1, 1.25]):
+        gan._last["d_loss"].assign(d_loss)
+        health.on_train_batch_end(step)
+    assert health.diverged is None and not restores
+    gan._last["d_loss"].assign(5e3)  # 1e3 x the running median (1.25) is 1,250
+    health.on_train_batch_end(5)
+    assert "d_loss exploded to 5e+03" in health.diverged and restores == [1]
+
+    health = HealthCheck(lambda: "ckpt", out=io.StringIO())
+    health.set_model(gan)
+    gan._last["d_loss"].assign(1.0)
+    w = gan.discriminator.trainable_variables[0]
+    w.assign(tf.fill(w.shape, np.inf))  # a finite loss, but the state is broken
+    health.on_train_batch_end(0)
+    assert "holds non-finite values" in health.diverged
+
+    health = HealthCheck(lambda: None, out=io.StringIO())
+    health.set_model(gan)
+    health.refused_checkpoint(40)
+    assert "checkpoint was refused" in health.diverged and "no checkpoint" in health.diverged
+
+
+# ---------------------------------------------------------------------- 8. progress
+
+
+def test_run_progress_is_one_line_for_the_whole_run():
+    import keras
+
+    from dcgan_tf.callbacks import RunProgress
+
+    class Fake:
+        step = keras.Variable(5, dtype="int64")  # a run resumed at step 5 of 10
+
+        def last_step_values(self):
+            return {"d_loss": 0.5321, "g_loss": 2.1134}
+
+    out = io.StringIO()
+    progress = RunProgress(10, out=out, interactive=True, refresh=0.0)
+    progress.set_model(Fake())
+    progress.on_train_begin()
+    for step in range(6, 9):
+        Fake.step.assign(step)
+        progress.on_train_batch_end(step, {"img_per_s": 412.0})
+    line = progress.last_line
+    assert line.startswith("step 8/10 [") and "80%" in line and "elapsed, ETA " in line
+    assert "412 img/s" in line and "d_loss 0.5321 g_loss 2.113" in line
+    assert "ETA ?" not in line and "\n" not in out.getvalue()  # redrawn in place
+    progress.finish()
+    assert out.getvalue().endswith("\n")
+
+
+# ---------------------------------------------------------------------- structure
+
+
+def _imports(path: str, module: str) -> set[str]:
+    """dcgan_tf modules that `module` imports anywhere in its file (functions included)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dcgan_tf")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dcgan_tf"):
+            found.add(node.module)
+            found |= {f"{node.module}.{a.name}" for a in node.names}
+    return found
+
+
+def _package_graph() -> dict[str, set[str]]:
+    modules = {}
+    for folder, _, names in os.walk(PACKAGE):
+        for name in names:
+            if name.endswith(".py"):
+                rel = os.path.relpath(os.path.join(folder, name), ROOT)[:-3].replace(os.sep, ".")
+                modules[rel.removesuffix(".__init__")] = os.path.join(folder, name)
+    graph = {}
+    for module, path in modules.items():
+        deps = {d for d in _imports(path, module) if d in modules and d != module}
+        parent = module.rsplit(".", 1)[0]
+        graph[module] = deps - ({parent} if parent != module else set())
+    return graph
+
+
+def test_no_import_cycle_in_the_package():
+    graph = _package_graph()
+    assert "dcgan_tf.workdir" in graph and "dcgan_tf.trainer" in graph
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == "open":
+                cycle = stack[stack.index(dep):] + [dep]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if dep not in state:
+                visit(dep)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_layering_no_tool_imports_the_trainer_and_flags_import_only_records():
+    graph = _package_graph()
+    importers = sorted(m for m, deps in graph.items() if "dcgan_tf.trainer" in deps)
+    assert importers == ["dcgan_tf.train"], importers
+    assert graph["dcgan_tf.flags"] <= {"dcgan_tf.config", "dcgan_tf.data.options",
+                                       "dcgan_tf.errors"}, graph["dcgan_tf.flags"]
+    for low in ("dcgan_tf.registry", "dcgan_tf.losses", "dcgan_tf.gan", "dcgan_tf.models"):
+        assert not {d for d in graph[low] if d.split(".")[1] in
+                    ("trainer", "callbacks", "export", "serve", "generate", "report")}, low
+
+
+def test_one_home_for_each_fact():
+    """The extension list, tfds reading, subfolder labels, the central-fraction crop and
+    the integer-list parser each live in one module."""
+    checks = {"IMAGE_EXTENSIONS = ": "dcgan_tf/data/files.py",
+              "def tfds_builder(": "dcgan_tf/data/tfds_source.py",
+              "def class_labels(": "dcgan_tf/data/files.py",
+              "def central_fraction(": "dcgan_tf/data/crops.py",
+              "def parse_int_list(": "dcgan_tf/flags.py",
+              "<!doctype html>": "dcgan_tf/web/index.html"}
+    for needle, home in checks.items():
+        where = []
+        for folder, _, names in os.walk(PACKAGE):
+            for name in names:
+                if name.endswith((".py", ".html")):
+                    path = os.path.join(folder, name)
+                    if needle in open(path, encoding="utf-8").read():
+                        where.append(os.path.relpath(path, ROOT))
+        assert where == [home], (needle, where)
+    assert "eval(" not in open(os.path.join(PACKAGE, "flags.py")).read()
