@@ -463,7 +463,7 @@ def test_cli_summary_and_bad_input(photo_tree, tmp_path):
     ]:
         with pytest.raises(UserError, match=message):
             build_lib.build(BuildOptions(**dict(base, **kw)), progress=False)
-    fv = types.SimpleNamespace(**base, size=["big"], tfds_split="train")
+    fv = types.SimpleNamespace(**dict(base, size=["big"]))
     with pytest.raises(UserError, match="--size must be"):
         build_options_from_flags(fv)
     assert not os.path.exists(tmp_path / "x")

@@ -95,7 +95,7 @@ def test_export_command_on_a_workdir(tmp_path):
     assert not (tmp_path / "e3").exists()
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    with pytest.raises(UserError, match="Cannot write the export"):
+    with pytest.raises(UserError, match="is a file, not a folder"):
         export_workdir(str(workdir), str(blocker / "export"))
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -118,7 +118,7 @@ def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
     must take those weights. Simulated: a checkpoint whose EMA copy has other weights."""
     from dcgan_tf import trainer
     from dcgan_tf.config import Config
-    from dcgan_tf.export import EMA_KEY
+    from dcgan_tf.ema import EMA_KEY
 
     workdir = tmp_path / "run"
     config = Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,

@@ -140,6 +140,16 @@ def test_report_animation_and_loss_plot(tmp_path):
     assert len(read_metrics(str(tmp_path))) == 39
     gif = Image.open(write_animation(str(tmp_path)))
     assert gif.n_frames == 3  # one frame per step tile, not the real batch
+    # progress.mp4 beside it (imageio-ffmpeg, in the test extra): it plays, read back
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "progress.mp4"))
+    meta = next(reader)
+    frames = list(reader)
+    width, height = gif.size
+    assert tuple(meta["size"]) == (width + width % 2, height + height % 2)
+    assert len(frames) == 3 and len(frames[0]) == meta["size"][0] * meta["size"][1] * 3
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".progress")]
     plot = Image.open(write_loss_plot(str(tmp_path)))
     assert plot.format == "PNG" and plot.size[0] > 400
     np.testing.assert_allclose(smooth([2.0, 2.0, 2.0]), [2.0, 2.0, 2.0])

@@ -148,7 +148,7 @@ def test_center_crop_keeps_aspect_and_channel_conversion():
     "data,message",
     [
         ("", "--data is empty"),
-        ("/no/such/place", "is neither 'digits'"),
+        ("/no/such/place", "does not exist"),
         ("missing.npz", "does not exist"),
     ],
 )

@@ -276,7 +276,7 @@ def test_non_finite_data_stops_with_exit_1_and_no_bad_checkpoint(tmp_path):
         (["--epochs=1", "--batch_size=0"], "--batch_size must be a positive integer"),
         (["--epochs=1", "--batch_size=5000"], "larger than the dataset (1797 images"),
         (["--epochs=1", "--resolution=48"], "cannot make resolution 48"),
-        (["--epochs=1", "--data=/no/such/folder"], "is neither 'digits'"),
+        (["--epochs=1", "--data=/no/such/folder"], "does not exist"),
         (["--epochs=1", "--data=tfds:mnist", "--model=mnist28"], "cannot reach the internet"),
         (["--epochs=1", "--g_depths=1,x,3,4", "--model=faces96"], "must be integers"),
     ],
