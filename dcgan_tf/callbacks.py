@@ -122,6 +122,7 @@ class RunProgress(keras.callbacks.Callback):
         self._train_time = 0.0
         self._segment_t0 = None
         self._last_print = -math.inf
+        self._last_step = None
         self._steps = collections.deque(maxlen=50)
         self.last_line = ""
 
@@ -181,7 +182,10 @@ class RunProgress(keras.callbacks.Callback):
             return
         if self.model is None or not hasattr(self.model, "step"):
             return
-        self._last_print = now
+        step = _step(self.model)
+        if not self.interactive and force and step == self._last_step:
+            return  # a log file gets no repeated line for the same step
+        self._last_print, self._last_step = now, step
         text = self.line()
         if self.interactive:
             pad = max(len(self.last_line) - len(text), 0)
@@ -452,5 +456,4 @@ class HealthCheck(keras.callbacks.Callback):
             return
         self.diverged = (f"Training diverged at step {step}: {problem}; {where}. "
                          "Lower --d_lr/--g_lr, or use --on_divergence=retry.")
-        self._say(self.diverged)
-        gan.stop_training = True
+        gan.stop_training = True  # the trainer raises DivergenceError with this message

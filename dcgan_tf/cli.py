@@ -107,6 +107,6 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
         except OSError as e:
             if e.filename is None:
                 raise
-            fail(program, f"{e.strerror or e}: {e.filename!r}.")
+            fail(program, f"Cannot use {e.filename!r}: {e.strerror or e}.")
 
     app.run(_main, argv=argv, flags_parser=lambda a: a)
