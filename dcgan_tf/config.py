@@ -23,7 +23,7 @@ PROGRESS = ("run", "epoch", "none")
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
 IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
                    "g_preset", "g_depths", "d_depths", "bn_affine", "num_classes",
-                   "d_conditioning")
+                   "d_conditioning", "fmap_base", "fmap_max")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,14 @@ class Config:
     bn_affine: bool | None = None
     num_classes: int = 0  # > 0: conditional on the data's labels (source 002)
     d_conditioning: str = "input"
+    fmap_base: int | None = None
+    fmap_max: int | None = None
+    # progressive growing (pggan)
+    start_resolution: int = 4
+    fade_kimg: float = 600.0
+    stable_kimg: float = 600.0
+    resolution_batch_sizes: str = ""
+    resolution_lrs: str = ""
     # loss and update rule
     loss: str = "bce"
     update: str = "sequential"
@@ -78,10 +86,12 @@ class Config:
     g_beta2: float = 0.999
     d_beta1: float = 0.5
     d_beta2: float = 0.999
+    adam_epsilon: float = 1e-7
     # length
     batch_size: int = 64
     train_steps: int = 0
     epochs: int = 0
+    total_kimg: float = 0.0
     # speed
     jit_compile: bool = False
     mixed_precision: str = "no"
@@ -124,11 +134,22 @@ class Config:
         for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
-        if (self.train_steps > 0) == (self.epochs > 0):
+        lengths = [n for n in ("train_steps", "epochs", "total_kimg") if getattr(self, n) > 0]
+        if len(lengths) != 1:
             raise UserError(
-                "Set exactly one of --train_steps (generator updates) and --epochs, got "
-                f"train_steps={self.train_steps}, epochs={self.epochs}."
+                "Set exactly one of --train_steps (generator updates), --epochs and "
+                f"--total_kimg (thousands of real images shown), got train_steps="
+                f"{self.train_steps}, epochs={self.epochs}, total_kimg={self.total_kimg:g}."
             )
+        if self.model == "pggan" and not self.total_kimg and not self.dry_run:
+            raise UserError("--model=pggan measures its length in shown images: set "
+                            "--total_kimg (the paper's schedule is in kimg).")
+        for name in ("fade_kimg", "total_kimg", "adam_epsilon"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UserError(f"--{name} must be a finite number >= 0, got {value}.")
+        if not (math.isfinite(self.stable_kimg) and self.stable_kimg > 0):
+            raise UserError(f"--stable_kimg must be > 0, got {self.stable_kimg}.")
         for name in ("g_lr", "d_lr"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):

@@ -39,7 +39,14 @@ def to_uint8_images(images):
 def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
                      latent: str = "normal", discriminator: keras.Model | None = None,
                      extra_info: dict | None = None) -> str:
-    """Writes the export folder (see module doc) at `path` and returns the path."""
+    """Writes the export folder (see module doc) at `path` and returns the path.
+
+    A growing (pggan) generator is exported as its final-resolution network at alpha = 1
+    (`final_model()`, sharing its weights); so is its discriminator."""
+    if hasattr(generator, "final_model"):
+        generator = generator.final_model()
+    if discriminator is not None and hasattr(discriminator, "final_model"):
+        discriminator = discriminator.final_model()
     distribution = get_latent(latent)
     num_classes = int(generator.inputs[1].shape[-1]) if len(generator.inputs) == 2 else 0
     archive = keras.export.ExportArchive()

@@ -40,7 +40,7 @@ HELP = {
     "cache": "Decode the images once and hold them in memory (up to 4 GiB): faster, and "
              "a resumed run then sees exactly the batches of an uninterrupted one.",
     "shuffle_buffer": "Shuffle buffer size in images.",
-    "model": "Architecture: dcgan64, mnist28 or faces96.",
+    "model": "Architecture: dcgan64, mnist28, faces96 or pggan (progressive growing).",
     "resolution": "Image size; default: the model's own (64, 28, 96).",
     "channels": "Image channels (1 or 3); default: the model's own.",
     "latent_dim": "Size of z.",
@@ -52,6 +52,20 @@ HELP = {
                 "(250/150/90/54).",
     "g_depths": "faces96: four generator depths, e.g. 250,150,90,54.",
     "d_depths": "faces96: four discriminator depths, e.g. 64,128,256,512.",
+    "fmap_base": "pggan: feature maps nf(stage) = fmap_base / 2^stage (paper 8192).",
+    "fmap_max": "pggan: at most this many feature maps per layer (paper 512).",
+    "start_resolution": "pggan: resolution training starts at (grows to --resolution).",
+    "fade_kimg": "pggan: thousands of real images over which a new resolution fades in "
+                 "(paper 600).",
+    "stable_kimg": "pggan: thousands of real images each resolution then trains for "
+                   "(paper 600).",
+    "resolution_batch_sizes": "pggan: per-resolution batch sizes, e.g. 4:64,8:64,16:32 "
+                              "(others: --batch_size).",
+    "resolution_lrs": "pggan: per-resolution learning rates of both networks, e.g. "
+                      "128:0.0015,256:0.002 (others: --g_lr / --d_lr).",
+    "adam_epsilon": "Adam epsilon of both optimizers (ProGAN: 1e-8).",
+    "total_kimg": "Length of training in thousands of real images shown (ProGAN's unit; "
+                  "or use --train_steps / --epochs).",
     "bn_affine": "faces96: BatchNorm with learned scale and offset (source: without).",
     "loss": "bce, minimax, softmax_ce, softplus, lsgan, hinge or wgan_gp.",
     "update": "Order of the two updates in a step: sequential (D first, then G through the "
@@ -195,7 +209,7 @@ def define_generate_flags():
     return flags.FLAGS
 
 
-LENGTH_FLAGS = ("train_steps", "epochs")
+LENGTH_FLAGS = ("train_steps", "epochs", "total_kimg")
 
 
 def command_line_flags(argv) -> set[str]:

@@ -34,6 +34,7 @@ import keras
 import tensorflow as tf
 
 from dcgan_tf import losses as losses_lib
+from dcgan_tf.growth import NoGrowth
 from dcgan_tf.heads import get_head
 from dcgan_tf.latent import get_latent
 from dcgan_tf.regularizers import StepContext
@@ -69,6 +70,23 @@ class UpdateRule:
         check_choice("update order", self.order, UPDATE_ORDERS)
 
 
+def _inputs(model) -> list:
+    """A functional model's inputs; a subclassed one (the growing pggan networks) takes
+    one input."""
+    return list(getattr(model, "inputs", None) or [None])
+
+
+def _output_units(model) -> int:
+    units = getattr(model, "output_units", None)
+    return int(units) if units is not None else int(model.output.shape[-1])
+
+
+def _present(grads, variables):
+    """(gradient, variable) pairs with a gradient: layers of inactive pggan levels get None."""
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    return [g for g, _ in pairs], [v for _, v in pairs]
+
+
 def _is_loss_scaled(optimizer) -> bool:
     return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
@@ -94,16 +112,16 @@ class GAN(keras.Model):
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
         self.latent = get_latent(latent)
         self.head = get_head(head)
-        d_units = discriminator.output.shape[-1]
+        d_units = _output_units(discriminator)
         if d_units != self.head.units:
             raise ValueError(
                 f"Discriminator {discriminator.name!r} ends in {d_units} outputs but head "
                 f"{head!r} needs {self.head.units}; build it with head={head!r}."
             )
         # Conditional pairs (models/conditional.py) take a label vector as second input.
-        self.num_classes = (int(generator.inputs[1].shape[-1])
-                            if len(generator.inputs) == 2 else 0)
-        if (len(discriminator.inputs) == 2) != (self.num_classes > 0):
+        g_inputs, d_inputs = _inputs(generator), _inputs(discriminator)
+        self.num_classes = int(g_inputs[1].shape[-1]) if len(g_inputs) == 2 else 0
+        if (len(d_inputs) == 2) != (self.num_classes > 0):
             raise ValueError("Generator and discriminator must both be conditional (two "
                              "inputs: data and labels) or both unconditional.")
         self.seed_generator = keras.random.SeedGenerator(seed, name="gan_seed")
@@ -117,13 +135,14 @@ class GAN(keras.Model):
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
                                        aggregation="only_first_replica")
         self.regularizers, self.augmentations, self.ema = [], [], None
+        self.growth = NoGrowth()
         self.built = True
 
     # ------------------------------------------------------------------ setup
 
     def compile(self, d_optimizer, g_optimizer, *, loss: losses_lib.LossSpec,
                 targets: losses_lib.Targets | None = None, regularizers=(), augmentations=(),
-                ema=None, update: UpdateRule | None = None, jit_compile="auto",
+                ema=None, update: UpdateRule | None = None, growth=None, jit_compile="auto",
                 steps_per_execution: int = 1, **kwargs):
         """Sets the optimizers and the parts of the update step (resolved objects, not names:
         dcgan_tf.components builds them from a Config) and validates them before training.
@@ -151,6 +170,9 @@ class GAN(keras.Model):
         self.regularizers = list(regularizers)
         self.augmentations = list(augmentations)
         self.ema = ema
+        self.growth = growth or NoGrowth()
+        if ema is not None:
+            self.growth.attach(ema.generator)  # the EMA copy grows with G
         self._make_trackers()
         # Slots now, not at the first apply: a checkpoint can then restore into them, and a
         # LossScaleOptimizer has its dynamic scale before the gradient penalty reads it.
@@ -164,7 +186,7 @@ class GAN(keras.Model):
 
     def _make_trackers(self):
         names = list(CORE_METRICS)
-        for part in self.regularizers + self.augmentations:
+        for part in self.regularizers + self.augmentations + [self.growth]:
             names += [n for n in part.metric_names if n not in names]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
         # The values of the latest step (the trackers hold epoch averages), for callbacks
@@ -215,7 +237,7 @@ class GAN(keras.Model):
         generator = self.sampling_generator
         if self.num_classes:
             return generator([z, self._labels(labels, z)], training=False)
-        return generator(z, training=False)
+        return self.growth.present(generator(z, training=False))
 
     def discriminate(self, images, labels=None, training: bool = False):
         """Float32 logits [N, head.units]."""
@@ -298,14 +320,16 @@ class GAN(keras.Model):
         return norm
 
     def _apply_d(self, grads, real_logits):
-        self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+        grads, variables = _present(grads, self.discriminator.trainable_variables)
+        self.d_optimizer.apply(grads, variables)
         self.d_step.assign_add(1)
         for augmentation in self.augmentations:
             augmentation.observe(self, real_logits)
         return self._grad_norm(grads, self.d_optimizer)
 
     def _apply_g(self, grads):
-        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        grads, variables = _present(grads, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, variables)
         self.g_step.assign_add(1)
         if self.ema is not None:
             self.ema.update(self.g_step)
@@ -369,6 +393,8 @@ class GAN(keras.Model):
         if self.num_classes and classes is None:
             raise ValueError(f"This GAN is conditional on {self.num_classes} classes: the "
                              "data must yield (images, class indices).")
+        values = dict(self.growth.metrics(self))
+        real = self.growth.prepare_reals(real, self)  # pggan: the active level, faded
         rule = self.update_rule
         n = rule.d_steps
         chunks = tf.split(real, n, axis=0) if n > 1 else [real]
@@ -378,7 +404,6 @@ class GAN(keras.Model):
             y = self.one_hot(classes)
             ys = tf.split(y, n, axis=0) if n > 1 else [y]
         batch = tf.shape(chunks[-1])[0]
-        values = {}
         for augmentation in self.augmentations:  # e.g. the noise sigma of this step
             values.update(augmentation.metrics(self))
 

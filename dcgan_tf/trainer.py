@@ -81,7 +81,8 @@ def build_gan(config: Config, pair: ModelPair) -> GAN:
         gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
                   latent=config.latent, head=config.d_head, seed=config.seed)
         d_opt, g_opt = optimizers(config)
-        gan.compile(d_opt, g_opt, **step_components(config, pair.generator),
+        gan.compile(d_opt, g_opt,
+                    **step_components(config, pair.generator, pair.discriminator),
                     jit_compile=config.jit_compile,
                     steps_per_execution=config.steps_per_execution)
     except ValueError as e:
@@ -89,11 +90,34 @@ def build_gan(config: Config, pair: ModelPair) -> GAN:
     return gan
 
 
-def total_steps(config: Config, steps_per_epoch: int) -> int:
-    """Train steps of the whole run. --train_steps counts generator updates."""
+def total_steps(config: Config, steps_per_epoch: int, schedule=None) -> int:
+    """Train steps of the whole run. --train_steps counts generator updates; --total_kimg
+    real images shown (under a growth schedule, with each resolution's batch size)."""
     if config.train_steps:
         return math.ceil(config.train_steps / config.g_steps)
+    if config.total_kimg:
+        images = int(round(config.total_kimg * 1000))
+        if schedule is not None:
+            return sum(steps for _, _, steps, _ in growth_phases(schedule, images, 0,
+                                                                 config.d_steps))
+        return math.ceil(images / (config.batch_size * config.d_steps))
     return config.epochs * steps_per_epoch
+
+
+def growth_phases(schedule, total_images: int, shown: int, d_steps: int = 1):
+    """The fit segments of a growing run from `shown` images on: (level, real images per
+    step, steps, images shown at the end), each ending at a level boundary or the end."""
+    phases = []
+    while shown < total_images:
+        level, _ = schedule.phase(shown)
+        per_step = schedule.batch_size_at(level) * d_steps
+        end = total_images
+        if level < schedule.final_level:
+            end = min(end, schedule.level_start(level + 1))
+        steps = max(1, math.ceil((end - shown) / per_step))
+        shown += steps * per_step
+        phases.append((level, per_step, steps, shown))
+    return phases
 
 
 def _summaries(pair: ModelPair) -> str:
@@ -145,6 +169,8 @@ def run(config: Config, *, out=None) -> RunResult:
 
     wd = Workdir(config.workdir)
     previous = _check_workdir(config, wd)
+    growing = hasattr(gan.growth, "schedule")
+    schedule = gan.growth.schedule if growing else None
     created = not os.path.exists(wd.path)
     ensure_dir(wd.path, "--workdir")  # an unwritable place fails now, before any work
     try:
@@ -157,7 +183,7 @@ def run(config: Config, *, out=None) -> RunResult:
         _, steps_per_epoch = training_stream(source, prep, batch_size=real_per_step,
                                              seed=config.seed,
                                              shuffle_buffer=config.shuffle_buffer)
-        total = total_steps(config, steps_per_epoch)
+        total = total_steps(config, steps_per_epoch, schedule)
     except BaseException:
         if created and os.path.isdir(wd.path) and not os.listdir(wd.path):
             os.rmdir(wd.path)  # bad data or flags: leave no empty workdir behind
@@ -171,6 +197,8 @@ def run(config: Config, *, out=None) -> RunResult:
     items = dict(gan.checkpoint_items(), fixed_z=fixed_z)
     ckpt = RunCheckpoint(wd.checkpoints, items, config.keep_checkpoints)
     restored = ckpt.restore_latest()
+    if growing and restored:
+        gan.growth.sync()
     step = int(gan.step.numpy())
     if restored:
         print(f"Resuming {wd.path} from step {step} ({restored}).", file=out)
@@ -184,7 +212,14 @@ def run(config: Config, *, out=None) -> RunResult:
                         "the flags); nothing was trained.")
 
     writer = tf.summary.create_file_writer(wd.tensorboard)
-    health = cb.HealthCheck(lambda: ckpt.restore_latest(), on_divergence=config.on_divergence,
+    def restore():
+        path = ckpt.restore_latest()
+        if growing and path:
+            gan.growth.sync()  # the level of the restored state, then one retrace
+            gan.make_train_function(force=True)
+        return path
+
+    health = cb.HealthCheck(restore, on_divergence=config.on_divergence,
                             max_retries=config.max_retries, lr_backoff=config.lr_backoff,
                             d_win_threshold=config.d_win_threshold, span=config.d_win_span,
                             explode_factor=config.explode_factor)
@@ -236,8 +271,11 @@ def run(config: Config, *, out=None) -> RunResult:
               + "".join(" " + n for n in notes), file=out)
         stopper.install()
         try:
-            _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper,
-                          health)
+            if growing:
+                _fit_growing(gan, source, prep, config, callbacks, stopper, health)
+            else:
+                _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total,
+                              stopper, health)
         finally:
             stopper.uninstall()
             if progress is not None:
@@ -313,3 +351,42 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
         gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1 if config.progress == "epoch" else 0,
                 shuffle=False)
+
+
+def _enter_level(gan, level: int, config: Config) -> None:
+    """Moves a growing GAN to `level`: networks, fresh optimizer state (as the paper resets
+    Adam per resolution), that resolution's learning rates, one retrace of the step."""
+    schedule = gan.growth.schedule
+    gan.growth.set_level(level)
+    for opt, default in ((gan.d_optimizer, config.d_lr), (gan.g_optimizer, config.g_lr)):
+        inner = getattr(opt, "inner_optimizer", opt)
+        for variable in inner.variables:
+            variable.assign(tf.zeros(variable.shape, variable.dtype))
+        resolution = schedule.resolution(level)
+        opt.learning_rate = dict(schedule.learning_rates).get(resolution, default)
+    gan.train_function = None  # the next fit traces the step for this level
+
+
+def _fit_growing(gan, source, prep, config, callbacks, stopper, health):
+    """fit once per level phase (a level's batch size may differ from the last one's); the
+    level follows the shown-image counter, so a resumed run continues where it stopped."""
+    schedule = gan.growth.schedule
+    total_images = int(round(config.total_kimg * 1000))
+    last = None
+    while True:
+        shown = int(gan.images_seen.numpy())
+        if shown >= total_images or stopper.received is not None or health.diverged:
+            return
+        if (shown, health.retries) == last:
+            return  # no progress since the last segment: never loop forever
+        last = (shown, health.retries)
+        level, per_step, steps, _ = growth_phases(schedule, total_images, shown,
+                                                  config.d_steps)[0]
+        if level != gan.growth.level:
+            _enter_level(gan, level, config)
+        first = shown // per_step
+        stream, _ = training_stream(source, prep, batch_size=per_step, seed=config.seed,
+                                    start_step=first, end_step=first + steps,
+                                    shuffle_buffer=config.shuffle_buffer)
+        gan.fit(stream, epochs=1, steps_per_epoch=steps, callbacks=callbacks,
+                verbose=1 if config.progress == "epoch" else 0, shuffle=False)

@@ -45,7 +45,7 @@ def compile_with(gan, d_optimizer, g_optimizer, *, jit_compile="auto", steps_per
     from dcgan_tf.config import Config
 
     gan.compile(d_optimizer, g_optimizer,
-                **step_components(Config(**config_fields), gan.generator),
+                **step_components(Config(**config_fields), gan.generator, gan.discriminator),
                 jit_compile=jit_compile, steps_per_execution=steps_per_execution)
     return gan
 

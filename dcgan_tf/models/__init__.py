@@ -15,6 +15,7 @@ from dcgan_tf.models.common import ModelPair
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
+from dcgan_tf.models.pggan import RESOLUTIONS as _PGGAN_RES, build_pggan
 from dcgan_tf.registry import Registry, check_choice
 
 
@@ -42,6 +43,7 @@ MODELS: Registry[ModelFamily] = Registry("model")
 MODELS.register("dcgan64", ModelFamily("dcgan64", build_dcgan64, _DCGAN_RES))
 MODELS.register("mnist28", ModelFamily("mnist28", build_mnist28, _MNIST_RES))
 MODELS.register("faces96", ModelFamily("faces96", build_faces96, _FACES_RES))
+MODELS.register("pggan", ModelFamily("pggan", build_pggan, _PGGAN_RES))
 
 
 def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "input",
@@ -62,6 +64,8 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
         raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}.")
     if num_classes == 0:
         return family.build(**options)
+    if name == "pggan":
+        raise ValueError("pggan has no conditional form here; use num_classes=0.")
     check_choice("d_conditioning", d_conditioning, conditional.D_CONDITIONING)
     defaults = family.defaults()
     latent_dim = options.get("latent_dim", defaults["latent_dim"])
@@ -87,7 +91,8 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
 
 
 # Config fields that are builder options of some architectures (None: the builder's default).
-MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine")
+MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",
+                       "fmap_base", "fmap_max")
 
 
 def resolve_config(config):
