@@ -1,0 +1,174 @@
+"""Progressive GAN (source 001): layer math against hand computations, the growth
+schedule, fade-in equivalences of the growing networks, and a run through every phase
+type that resumes in the middle of a fade-in with the same alpha."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_tf.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
+from dcgan_tf.models import build_models
+from dcgan_tf.schedules import GrowthSchedule
+
+SMALL = dict(resolution=16, latent_dim=8, channels=1, fmap_base=64, fmap_max=16)
+
+
+def test_equalized_dense_and_conv_scale_weights_at_run_time():
+    dense = EqualizedDense(2, gain=2.0)
+    dense.build((None, 4))
+    dense.kernel.assign(np.arange(8, dtype="float32").reshape(4, 2))
+    dense.bias.assign([1.0, -1.0])
+    x = np.array([[1.0, 0.0, 2.0, -1.0]], "float32")
+    expected = x @ (np.arange(8).reshape(4, 2) * 2.0 / math.sqrt(4)) + [1.0, -1.0]
+    np.testing.assert_allclose(dense(x), expected, rtol=1e-6)
+
+    conv = EqualizedConv2D(1, kernel_size=1, gain=math.sqrt(2.0))
+    conv.build((None, 2, 2, 2))
+    conv.kernel.assign(np.array([3.0, -1.0], "float32").reshape(1, 1, 2, 1))
+    images = np.random.default_rng(0).normal(size=(1, 2, 2, 2)).astype("float32")
+    scale = math.sqrt(2.0) / math.sqrt(1 * 1 * 2)  # gain / sqrt(k * k * channels)
+    np.testing.assert_allclose(conv(images)[..., 0],
+                               (images[..., 0] * 3.0 - images[..., 1]) * scale, rtol=1e-5)
+    # weights are drawn from N(0, 1): the scale is applied at run time, not at init
+    big = EqualizedConv2D(64, 3)
+    big.build((None, 8, 8, 64))
+    assert 0.9 < float(np.std(big.kernel.numpy())) < 1.1
+
+
+def test_pixel_norm_and_fade_in():
+    x = np.array([[3.0, 4.0]], "float32")
+    np.testing.assert_allclose(PixelNorm()(x), x / math.sqrt(12.5 + 1e-8), rtol=1e-6)
+    fade = FadeIn(0.25)
+    old, new = np.zeros((1, 2), "float32"), np.full((1, 2), 8.0, "float32")
+    np.testing.assert_allclose(fade([old, new]), [[2.0, 2.0]])
+    fade.alpha.assign(1.0)
+    np.testing.assert_allclose(fade([old, new]), new)
+
+
+def test_minibatch_stddev_by_hand_and_on_odd_batches():
+    layer = MinibatchStdDev(group_size=4)
+    # 4 samples of one 1x1 feature: 0, 2, 0, 2 -> one group, std 1 for everybody
+    x = np.array([0.0, 2.0, 0.0, 2.0], "float32").reshape(4, 1, 1, 1)
+    out = layer(x).numpy()
+    assert out.shape == (4, 1, 1, 2)
+    np.testing.assert_allclose(out[..., 1].ravel(), [1.0] * 4, atol=1e-4)
+    # 6 samples: group size 3 (largest divisor of 6 up to 4); sample i is in group i mod 2
+    x = np.array([0.0, 10.0, 3.0, 10.0, 6.0, 10.0], "float32").reshape(6, 1, 1, 1)
+    stats = layer(x).numpy()[..., 1].ravel()
+    np.testing.assert_allclose(stats, [np.std([0, 3, 6]), 0.0] * 3, atol=1e-3)
+    # a batch of 5 (prime): groups of one sample, standard deviation 0
+    np.testing.assert_allclose(layer(np.ones((5, 2, 2, 3), "float32"))[..., 3], 0.0,
+                               atol=1e-3)
+
+
+def test_layers_round_trip_through_a_keras_file(tmp_path):
+    inp = keras.Input((4, 4, 3))
+    x = EqualizedConv2D(4, 3)(inp)
+    x = PixelNorm()(x)
+    x = MinibatchStdDev(2, 1)(x)
+    x = keras.layers.Flatten()(x)
+    out = EqualizedDense(1, gain=1.0)(x)
+    model = keras.Model(inp, out)
+    data = np.random.default_rng(1).normal(size=(4, 4, 4, 3)).astype("float32")
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded(data), model(data), rtol=1e-5, atol=1e-6)
+
+
+def test_growth_schedule_phases():
+    s = GrowthSchedule(start_resolution=4, final_resolution=16, fade_images=100,
+                       stable_images=200, batch_size=8, batch_sizes=((16, 4),),
+                       learning_rates=((16, 0.5),))
+    assert (s.start_level, s.final_level) == (0, 2)
+    assert s.phase(0) == (0, 1.0) and s.phase(199) == (0, 1.0)
+    assert s.phase(200) == (1, 0.0) and s.phase(250) == (1, 0.5) and s.phase(300) == (1, 1.0)
+    assert s.phase(499) == (1, 1.0) and s.phase(525) == (2, 0.25) and s.phase(10**6) == (2, 1.0)
+    assert [s.level_start(level) for level in range(3)] == [0, 200, 500]
+    assert float(s.alpha_tensor(525, 2)) == pytest.approx(0.25)
+    assert float(s.alpha_tensor(10**6, 2)) == 1.0 and float(s.alpha_tensor(5, 0)) == 1.0
+    assert (s.batch_size_at(1), s.batch_size_at(2)) == (8, 4)
+    assert (s.learning_rate_at(0), s.learning_rate_at(2)) == (1e-3, 0.5)
+    started_late = GrowthSchedule(start_resolution=8, final_resolution=16, fade_images=10,
+                                  stable_images=10)
+    assert started_late.phase(0) == (1, 1.0) and started_late.phase(15) == (2, 0.5)
+    with pytest.raises(ValueError, match="power of two"):
+        GrowthSchedule(final_resolution=24)
+
+
+def test_growing_networks_fade_in_from_the_previous_level():
+    pair = build_models("pggan", **SMALL)
+    g, d = pair.generator, pair.discriminator
+    n_vars = (len(g.trainable_variables), len(d.trainable_variables))
+    z = tf.random.normal([6, 8], seed=1)
+    for level, size in enumerate((4, 8, 16)):
+        g.set_level(level)
+        d.set_level(level)
+        images = g(z)
+        assert images.shape == (6, size, size, 1) and images.dtype == tf.float32
+        assert d(images).shape == (6, 1)
+    assert (len(g.trainable_variables), len(d.trainable_variables)) == n_vars  # one structure
+    g.set_alpha(0.0)
+    d.set_alpha(0.0)
+    grown = g.grow(z, 2)
+    previous = g.upsample(g.grow(z, 1, fade=False))  # the old path, nearest-upsampled
+    np.testing.assert_allclose(grown, previous, atol=1e-6)
+    x = tf.random.normal([6, 16, 16, 1], seed=2)
+    np.testing.assert_allclose(d.score(x, 2), d.score(d.downsample(x), 1, fade=False),
+                               atol=1e-5)
+    g.set_alpha(1.0)
+    np.testing.assert_allclose(g.grow(z, 2), g.grow(z, 2, fade=False), atol=1e-6)
+    final = g.final_model()  # what exports hold: full resolution at alpha 1, same weights
+    np.testing.assert_allclose(final(z), g.grow(z, 2, fade=False), atol=1e-6)
+    with pytest.raises(ValueError, match="pggan has no conditional form"):
+        build_models("pggan", num_classes=10, **SMALL)
+
+
+def _rows(path):
+    return [json.loads(line) for line in open(path)]
+
+
+@pytest.mark.slow
+def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
+    """4x4 stable -> 8x8 fade -> 8x8 stable -> 16x16 fade, wgan_gp with drift: the logged
+    resolution and alpha follow the schedule; a run stopped mid-fade and resumed logs the
+    same alpha, counters and losses as one that never stopped."""
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+
+    base = dict(data="digits", model="pggan", resolution=16, channels=1, latent_dim=8,
+                fmap_base=64, fmap_max=16, loss="wgan_gp", drift=0.001, batch_size=16,
+                g_beta1=0.0, d_beta1=0.0, g_beta2=0.99, d_beta2=0.99, ema_decay=0.9,
+                fade_kimg=0.16, stable_kimg=0.16, log_every=1, checkpoint_every=1000,
+                sample_every=1000, progress="none", seed=5, explode_factor=0)
+    straight = trainer.run(Config(workdir=str(tmp_path / "a"), total_kimg=0.8, **base))
+    rows = _rows(tmp_path / "a" / "metrics.jsonl")
+    by_images = {r["images_seen"]: r for r in rows}
+    assert [by_images[n]["resolution"] for n in (16, 160, 176, 336, 496, 512)] == \
+        [4.0, 4.0, 8.0, 8.0, 16.0, 16.0]
+    # alpha during the 8x8 fade-in: (images shown before the step - 160) / 160
+    assert by_images[176]["alpha"] == pytest.approx(0.0)
+    assert by_images[240]["alpha"] == pytest.approx(64 / 160)
+    assert by_images[336]["alpha"] == 1.0 and by_images[496]["alpha"] == pytest.approx(0.0)
+    assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["gp"]) for r in rows)
+    assert straight.step == 50
+
+    # stop at 0.24 kimg (in the 8x8 fade), resume to 0.8 kimg
+    trainer.run(Config(workdir=str(tmp_path / "b"), total_kimg=0.24, **base))
+    resumed = trainer.run(Config(workdir=str(tmp_path / "b"), total_kimg=0.8, **base))
+    assert resumed.step == straight.step
+    again = {r["images_seen"]: r for r in _rows(tmp_path / "b" / "metrics.jsonl")}
+    for n in (256, 272, 336, 400, 512):
+        assert again[n]["alpha"] == pytest.approx(by_images[n]["alpha"])
+        assert again[n]["resolution"] == by_images[n]["resolution"]
+    # exported: the final-resolution EMA generator with the usual signature
+    info = json.loads((tmp_path / "a" / "export" / "export.json").read_text())
+    assert info["weights"] == "ema" and info["image_shape"] == [16, 16, 1]
+    loaded = tf.saved_model.load(str(tmp_path / "a" / "export"))
+    out = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(1, tf.int64))
+    assert out["images"].shape == (3, 16, 16, 1) and out["images"].dtype == tf.uint8
