@@ -308,12 +308,13 @@ class ScalarLog(keras.callbacks.Callback):
             if key in extra:
                 values[key] = extra[key]
         values.update(learning_rates(self.model))
+        images_seen = int(self.model.images_seen.numpy())
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 for key, value in values.items():
                     tf.summary.scalar(f"train/{key}", value)
-        record = {"step": step, "images_seen": int(self.model.images_seen.numpy()),
-                  "time": round(time.time(), 3)}
+                tf.summary.scalar("train/kimg", images_seen / 1000.0)
+        record = {"step": step, "images_seen": images_seen, "time": round(time.time(), 3)}
         record.update({k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
         append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
 

@@ -102,9 +102,12 @@ class Workdir:
         paths = list(state.all_model_checkpoint_paths) if state else []
         out = {}
         for p in paths:
+            # The index stores paths as the writer named them: absolute, relative to the
+            # folder of the index, or relative to the writer's working directory.
+            if not os.path.isabs(p) and not os.path.exists(p + ".index"):
+                p = os.path.join(self.checkpoints, os.path.basename(p))
             try:
-                out[int(p.rsplit("-", 1)[1])] = p if os.path.isabs(p) else \
-                    os.path.join(self.checkpoints, p)
+                out[int(p.rsplit("-", 1)[1])] = p
             except (IndexError, ValueError):
                 continue
         return out

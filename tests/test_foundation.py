@@ -363,3 +363,21 @@ def test_one_home_for_each_fact():
                         where.append(os.path.relpath(path, ROOT))
         assert where == [home], (needle, where)
     assert "eval(" not in open(os.path.join(PACKAGE, "flags.py")).read()
+
+
+def test_workdir_finds_checkpoints_written_under_a_relative_path(tmp_path, monkeypatch):
+    """The checkpoint index stores paths as the writer named them (here relative to the
+    working directory); every tool must still find the files."""
+    from dcgan_tf.workdir import Workdir
+
+    monkeypatch.chdir(tmp_path)
+    variable = tf.Variable(1.0)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable),
+                                         os.path.join("runs", "a", "checkpoints"), 3)
+    manager.save(checkpoint_number=7)
+    for where in (os.path.join("runs", "a"), str(tmp_path / "runs" / "a")):
+        steps = Workdir(where).checkpoint_steps()
+        assert list(steps) == [7] and os.path.exists(steps[7] + ".index"), steps
+    monkeypatch.chdir(tmp_path / "runs")  # another working directory than the writer's
+    steps = Workdir("a").checkpoint_steps()
+    assert os.path.exists(steps[7] + ".index"), steps

@@ -172,3 +172,30 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "a" / "export"))
     out = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(1, tf.int64))
     assert out["images"].shape == (3, 16, 16, 1) and out["images"].dtype == tf.uint8
+
+
+@pytest.mark.parametrize("loss,policy", [("wgan_gp", "mixed_float16"), ("lsgan", "float32")])
+def test_one_fade_step_per_loss_and_under_mixed_precision(loss, policy):
+    """The GPU path in small form: fp16 compute, loss-scaled optimizers, the gradient
+    penalty through the scale; and LSGAN, the paper's other loss."""
+    from conftest import compile_with
+
+    from dcgan_tf.gan import GAN
+
+    keras.mixed_precision.set_global_policy(policy)
+    pair = build_models("pggan", **SMALL, head="linear")
+    gan = GAN(pair.generator, pair.discriminator, latent_dim=8, head="linear", seed=0)
+    compile_with(gan, keras.optimizers.Adam(1e-3, beta_1=0.0, beta_2=0.99),
+                 keras.optimizers.Adam(1e-3, beta_1=0.0, beta_2=0.99), loss=loss,
+                 model="pggan", resolution=16, fade_kimg=1.0, stable_kimg=0.008,
+                 drift=0.001 if loss == "wgan_gp" else 0.0)
+    gan.growth.set_level(1)  # 8x8, in its fade-in (8 images into 1,000)
+    gan.images_seen.assign(16)
+    reals = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    logs = gan.fit(reals, batch_size=8, epochs=1, verbose=0).history
+    assert logs["resolution"][-1] == 8.0 and logs["alpha"][-1] == pytest.approx(0.008)
+    assert all(np.isfinite(v[-1]) for v in logs.values()), logs
+    assert all(np.isfinite(w).all() for w in pair.generator.get_weights())
+    if policy == "mixed_float16":
+        assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
+        assert pair.generator.convs_a[0].compute_dtype == "float16"
