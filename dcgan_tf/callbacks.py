@@ -334,6 +334,46 @@ def state_is_finite_fn(model):
     return lambda: bool(check().numpy())
 
 
+class SWDEvaluation(keras.callbacks.Callback):
+    """Every `every` steps: sliced Wasserstein distance (x 1e3, per Laplacian level and
+    mean; Karras et al. 2018) between `len(real)` images of the sampling generator (EMA when
+    kept; fixed noise) and a fixed batch of real images, to TensorBoard (`eval/swd_*`) and
+    to `evaluation.jsonl`."""
+
+    def __init__(self, real, every: int, jsonl_path: str, writer=None, labels=None, seed=0):
+        super().__init__()
+        self.real = np.asarray(real, np.float32)
+        self.labels = labels
+        self.interval = Interval(every)
+        self.jsonl_path = jsonl_path
+        self.writer = writer
+        self.seed = seed
+        self.last = None
+
+    def evaluate(self) -> dict:
+        from dcgan_tf.metrics.swd import swd
+
+        gan = self.model
+        z = gan.sample_latent(len(self.real), seed=self.seed)
+        fake = gan.sample_images(z, self.labels).numpy()
+        return swd(fake, self.real, seed=self.seed)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = _step(self.model)
+        if not self.interval.due(step):
+            return
+        values = self.evaluate()
+        self.last = values
+        record = {"step": step, "images_seen": int(self.model.images_seen.numpy()),
+                  "time": round(time.time(), 3)}
+        record.update({f"swd_{k}": round(float(v), 4) for k, v in values.items()})
+        append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for key, value in values.items():
+                    tf.summary.scalar(f"eval/swd_{key}", value)
+
+
 class HealthCheck(keras.callbacks.Callback):
     """Watches every metric of every step, not only a key named `loss`, and the state.
 

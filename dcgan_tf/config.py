@@ -104,6 +104,8 @@ class Config:
     sample_grid: int = 8
     export: bool = True
     progress: str = "run"
+    swd_every: int = 0
+    swd_images: int = 512
     # health
     on_divergence: str = "stop"
     max_retries: int = 3
@@ -131,7 +133,8 @@ class Config:
                      "keep_checkpoints", "sample_every", "log_every", "sample_grid",
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
-        for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start"):
+        for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start",
+                     "swd_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         lengths = [n for n in ("train_steps", "epochs", "total_kimg") if getattr(self, n) > 0]
@@ -158,6 +161,8 @@ class Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name} must be in [0, 1), got {value}.")
+        if self.swd_every and not 16 <= self.swd_images <= 16384:
+            raise UserError(f"--swd_images must be in [16, 16384], got {self.swd_images}.")
         if not (0.0 <= self.ema_decay < 1.0):
             raise UserError(f"--ema_decay must be in [0, 1) (0: no EMA), got {self.ema_decay}.")
         if not (math.isfinite(self.explode_factor) and

@@ -76,6 +76,9 @@ HELP = {
     "ema_start": "Generator steps during which the average is a plain copy of G.",
     "progress": "Console progress: run (one line for the whole run: steps, elapsed, ETA, "
                 "images/s, losses), epoch (Keras' per-epoch bar) or none.",
+    "swd_every": "Every N steps, the sliced Wasserstein distance of generated vs real images "
+                 "(per pyramid level) to TensorBoard and evaluation.jsonl; 0: off.",
+    "swd_images": "Images per set of that SWD (real ones: a fixed batch of the data).",
     "explode_factor": "Divergence when a loss or gradient norm exceeds this many times its "
                       "running median (at least 1.0); 0: off.",
     "d_steps": "Discriminator updates per generator update (each on its own real batch).",

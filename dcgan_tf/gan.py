@@ -9,6 +9,8 @@ training (dcgan_tf.components turns a Config into them):
     augmentations  transformations of every image D sees (dcgan_tf.augment)
     ema            an averaged copy of G updated after each G step (dcgan_tf.ema)
     update         UpdateRule: d_steps / g_steps and the order of the two updates
+    growth         progressive growing (dcgan_tf.growth; NoGrowth for fixed-size models):
+                   alpha from the shown-image counter, reals brought to the active level
 
 The step never asks which parts exist: it collects their terms and metrics. One step with
 d_steps = n_d, g_steps = n_g:

@@ -184,6 +184,9 @@ def run(config: Config, *, out=None) -> RunResult:
                                              seed=config.seed,
                                              shuffle_buffer=config.shuffle_buffer)
         total = total_steps(config, steps_per_epoch, schedule)
+        if config.swd_every and config.swd_images > source.num_examples:
+            raise UserError(f"--swd_images ({config.swd_images}) is larger than the dataset "
+                            f"({source.num_examples} images); lower it.")
     except BaseException:
         if created and os.path.isdir(wd.path) and not os.listdir(wd.path):
             os.rmdir(wd.path)  # bad data or flags: leave no empty workdir behind
@@ -212,6 +215,7 @@ def run(config: Config, *, out=None) -> RunResult:
                         "the flags); nothing was trained.")
 
     writer = tf.summary.create_file_writer(wd.tensorboard)
+
     def restore():
         path = ckpt.restore_latest()
         if growing and path:
@@ -242,6 +246,14 @@ def run(config: Config, *, out=None) -> RunResult:
         samples,
         cb.ScalarLog(writer, wd.metrics, config.log_every),
     ]
+    if config.swd_every:
+        real_swd, _ = training_stream(source, prep, batch_size=config.swd_images,
+                                      seed=config.seed + 1, end_step=1)
+        swd_labels = (gan.one_hot(np.arange(config.swd_images) % config.num_classes)
+                      if config.num_classes else None)
+        callbacks.append(cb.SWDEvaluation(next(iter(real_swd)).numpy(), config.swd_every,
+                                          wd.file("evaluation.jsonl"), writer, swd_labels,
+                                          seed=config.seed + FIXED_NOISE_SEED_OFFSET))
     progress = None
     if config.progress == "run":
         progress = cb.RunProgress(total, out=out)

@@ -15,6 +15,7 @@ Layout:
     samples/step_XXXXXXXX.png    fixed-noise tiles; samples/real_batch.png
     tensorboard/                 event files
     metrics.jsonl                single-step metrics every --log_every steps
+    evaluation.jsonl             SWD during training (--swd_every)
     export/                      SavedModel of the generator
 """
 

@@ -145,7 +145,8 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
                 fmap_base=64, fmap_max=16, loss="wgan_gp", drift=0.001, batch_size=16,
                 g_beta1=0.0, d_beta1=0.0, g_beta2=0.99, d_beta2=0.99, ema_decay=0.9,
                 fade_kimg=0.16, stable_kimg=0.16, log_every=1, checkpoint_every=1000,
-                sample_every=1000, progress="none", seed=5, explode_factor=0)
+                sample_every=1000, progress="none", seed=5, explode_factor=0, swd_every=25,
+                swd_images=64)
     straight = trainer.run(Config(workdir=str(tmp_path / "a"), total_kimg=0.8, **base))
     rows = _rows(tmp_path / "a" / "metrics.jsonl")
     by_images = {r["images_seen"]: r for r in rows}
@@ -157,6 +158,9 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
     assert by_images[336]["alpha"] == 1.0 and by_images[496]["alpha"] == pytest.approx(0.0)
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["gp"]) for r in rows)
     assert straight.step == 50
+    evaluations = _rows(tmp_path / "a" / "evaluation.jsonl")  # SWD during training
+    assert [r["step"] for r in evaluations] == [25, 50]
+    assert all(r["swd_16"] > 0 and r["swd_mean"] == r["swd_16"] for r in evaluations)
 
     # stop at 0.24 kimg (in the 8x8 fade), resume to 0.8 kimg
     trainer.run(Config(workdir=str(tmp_path / "b"), total_kimg=0.24, **base))
