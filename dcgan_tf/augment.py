@@ -90,3 +90,91 @@ def augmentations_from_config(config) -> list[Augmentation]:
         if augmentation is not None:
             found.append(augmentation)
     return found
+
+
+DIFFAUGMENT_POLICIES = ("color", "translation", "cutout")
+
+
+def _uniform(shape, gan, low=0.0, high=1.0):
+    return tf.random.stateless_uniform(shape, seed=gan.next_seed(), minval=low, maxval=high)
+
+
+def diff_color(images, gan):
+    """Per-sample brightness (+U[-0.5, 0.5]), saturation (x U[0, 2] around the pixel's
+    channel mean; nothing to do on one channel) and contrast (x U[0.5, 1.5] around the
+    image mean), as DiffAugment's `rand_brightness/saturation/contrast`."""
+    n = tf.shape(images)[0]
+    dtype = images.dtype
+    images = images + tf.cast(_uniform([n, 1, 1, 1], gan, -0.5, 0.5), dtype)
+    if images.shape[-1] is not None and images.shape[-1] > 1:
+        mean = tf.reduce_mean(images, axis=3, keepdims=True)
+        images = (images - mean) * tf.cast(_uniform([n, 1, 1, 1], gan, 0.0, 2.0), dtype) + mean
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return (images - mean) * tf.cast(_uniform([n, 1, 1, 1], gan, 0.5, 1.5), dtype) + mean
+
+
+def _shift_indices(size, shifts):
+    """For each sample, source indices i - shift along an axis of `size` and whether they
+    fall inside the image: ([N, size] int32, [N, size] bool)."""
+    index = tf.range(size)[None, :] - shifts[:, None]
+    return tf.clip_by_value(index, 0, size - 1), (index >= 0) & (index < size)
+
+
+def diff_translation(images, gan, ratio: float = 0.125):
+    """Per-sample integer shift of up to ratio x the side in each direction; what moves in
+    is zero (DiffAugment's `rand_translation`). Built from gathers, so it is differentiable
+    and XLA-compatible."""
+    n, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
+    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    shift_y = tf.random.stateless_uniform([n], gan.next_seed(), -sy, sy + 1, dtype=tf.int32)
+    shift_x = tf.random.stateless_uniform([n], gan.next_seed(), -sx, sx + 1, dtype=tf.int32)
+    rows, row_ok = _shift_indices(h, shift_y)  # [N, H]
+    cols, col_ok = _shift_indices(w, shift_x)  # [N, W]
+    out = tf.gather(images, rows, axis=1, batch_dims=1)  # [N, H, W, C]
+    out = tf.gather(out, cols, axis=2, batch_dims=1)
+    keep = tf.cast(row_ok[:, :, None, None] & col_ok[:, None, :, None], images.dtype)
+    return out * keep
+
+
+def diff_cutout(images, gan, ratio: float = 0.5):
+    """Per-sample zeroed square of ratio x the side, centred anywhere in the image (cut at
+    the border), as DiffAugment's `rand_cutout`."""
+    n, h, w = tf.shape(images)[0], images.shape[1], images.shape[2]
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = tf.random.stateless_uniform([n], gan.next_seed(), 0, h + (1 - ch % 2), dtype=tf.int32)
+    cx = tf.random.stateless_uniform([n], gan.next_seed(), 0, w + (1 - cw % 2), dtype=tf.int32)
+    ys, xs = tf.range(h)[None, :], tf.range(w)[None, :]
+    in_y = (ys >= (cy - ch // 2)[:, None]) & (ys < (cy - ch // 2 + ch)[:, None])  # [N, H]
+    in_x = (xs >= (cx - cw // 2)[:, None]) & (xs < (cx - cw // 2 + cw)[:, None])  # [N, W]
+    cut = in_y[:, :, None, None] & in_x[:, None, :, None]
+    return images * tf.cast(~cut, images.dtype)
+
+
+@AUGMENTATIONS.register("diffaugment")
+class DiffAugment(Augmentation):
+    """Differentiable augmentation (Zhao et al. 2020) of every image D sees, real and fake,
+    in D and G updates: G learns through it, so the augmentation never leaks into G's
+    images. `policy`: some of color, translation, cutout, applied in that order."""
+
+    name = "diffaugment"
+    STEPS = {"color": diff_color, "translation": diff_translation, "cutout": diff_cutout}
+
+    def __init__(self, policy):
+        names = [p.strip() for p in (policy.split(",") if isinstance(policy, str) else policy)
+                 if p.strip()]
+        unknown = [p for p in names if p not in self.STEPS]
+        if unknown or not names:
+            raise ValueError(f"Unknown --diffaugment policy {unknown or policy!r}. Expected a "
+                             f"comma list of {list(DIFFAUGMENT_POLICIES)}.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"--diffaugment repeats a policy: {names}.")
+        self.policy = tuple(p for p in DIFFAUGMENT_POLICIES if p in names)
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config.diffaugment) if config.diffaugment else None
+
+    def __call__(self, images, gan):
+        for name in self.policy:
+            images = self.STEPS[name](images, gan)
+        return images

@@ -79,6 +79,9 @@ class Config:
     drift: float = 0.0
     ema_decay: float = 0.0
     ema_start: int = 0
+    diffaugment: str = ""
+    r1_gamma: float = 0.0
+    r1_every: int = 16
     # optimizers
     g_lr: float = 2e-4
     d_lr: float = 2e-4
@@ -129,8 +132,9 @@ class Config:
                 ("input", "hidden", "input+hidden", "projection"))
         if self.num_classes < 0:
             raise UserError(f"--num_classes must be >= 0, got {self.num_classes}.")
-        for name in ("batch_size", "latent_dim", "steps_per_execution", "checkpoint_every",
-                     "keep_checkpoints", "sample_every", "log_every", "sample_grid",
+        for name in ("r1_every", "batch_size", "latent_dim", "steps_per_execution",
+                     "checkpoint_every", "keep_checkpoints", "sample_every", "log_every",
+                     "sample_grid",
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
         for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start",

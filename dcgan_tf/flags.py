@@ -71,6 +71,10 @@ HELP = {
     "update": "Order of the two updates in a step: sequential (D first, then G through the "
               "updated D; sources 000/003) or simultaneous (both from one forward pass; "
               "source 004, the TensorFlow DCGAN tutorial).",
+    "diffaugment": "DiffAugment policy (Zhao et al. 2020) for every image D sees: a comma "
+                   "list of color, translation, cutout (e.g. color,translation,cutout).",
+    "r1_gamma": "R1 penalty gamma/2 ||grad D(x_real)||^2 (Mescheder et al. 2018); 0: off.",
+    "r1_every": "Apply R1 every N D updates (lazy regularisation, scaled by N).",
     "ema_decay": "Keep an exponential moving average of G's weights with this decay (e.g. "
                  "0.999) for samples and exports; 0: off.",
     "ema_start": "Generator steps during which the average is a plain copy of G.",

@@ -182,6 +182,11 @@ def drift_penalty(*, real_logits, weight=0.001):
 
 
 
+def r1_penalty(*, grad_norm_squared, gamma=10.0):
+    """R1 (Mescheder et al. 2018): gamma / 2 * ||grad D(x)||^2 at real samples, per sample."""
+    return 0.5 * gamma * _f32(grad_norm_squared)
+
+
 def reduce_per_replica(per_example, global_batch_size=None):
     """Mean of a per-example loss that stays correct under tf.distribute.
 

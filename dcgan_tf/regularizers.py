@@ -183,3 +183,39 @@ def regularizers_from_config(config, loss_spec) -> list[Regularizer]:
         if regularizer is not None:
             found.append(regularizer)
     return found
+
+
+@REGULARIZERS.register("r1")
+class R1(Regularizer):
+    """R1 (Mescheder et al. 2018): gamma / 2 * ||grad D(x)||^2 at real images, lazily every
+    `every` D updates and scaled by it (Karras et al. 2020). Under fp16 loss scaling the
+    inner objective is scaled and the gradient unscaled in float32."""
+
+    name = "r1"
+    metric_names = ("r1", "r1_grad_norm")
+
+    def __init__(self, gamma: float, every: int = 16):
+        super().__init__(every)
+        self.gamma = _finite_nonnegative("r1_gamma", gamma)
+
+    @classmethod
+    def from_config(cls, config, loss_spec):
+        return cls(config.r1_gamma, config.r1_every) if config.r1_gamma > 0 else None
+
+    def penalty(self, ctx):
+        gan = ctx.gan
+        real = tf.cast(ctx.real, tf.float32)
+        optimizer = gan.d_optimizer
+        with tf.GradientTape() as tape:
+            tape.watch(real)
+            scores = tf.reduce_sum(gan.discriminate(gan._augment(real), ctx.labels,
+                                                    training=True))
+            scaled = optimizer.scale_loss(scores)
+        grads = tf.cast(tape.gradient(scaled, real), tf.float32)
+        if hasattr(optimizer, "dynamic_scale"):
+            grads = grads / tf.cast(optimizer.dynamic_scale, tf.float32)
+        squared = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])  # [B]
+        per_example = losses_lib.r1_penalty(grad_norm_squared=squared, gamma=self.gamma)
+        return (losses_lib.reduce_per_replica(per_example),
+                {"r1": tf.reduce_mean(per_example),
+                 "r1_grad_norm": tf.reduce_mean(tf.sqrt(squared + 1e-12))})
