@@ -178,3 +178,97 @@ class DiffAugment(Augmentation):
         for name in self.policy:
             images = self.STEPS[name](images, gan)
         return images
+
+
+def _where_samples(mask, augmented, images):
+    return tf.where(mask[:, None, None, None], augmented, images)
+
+
+def _rotate90(images, k):
+    """Per-sample rotation by k[i] quarter turns (square images)."""
+    out = images
+    for turns in (1, 2, 3):
+        out = tf.where(tf.equal(k, turns)[:, None, None, None],
+                       tf.image.rot90(images, turns), out)
+    return out
+
+
+@AUGMENTATIONS.register("ada")
+class AdaptiveAugment(Augmentation):
+    """Adaptive discriminator augmentation (Karras et al. 2020): every transform of the
+    pipeline is applied to each image D sees with probability p, and p follows the
+    overfitting heuristic r_t = E[sign(D(x_real))]: every `interval` D updates it moves by
+    sign(r_t - target) x (real images seen in the interval) / (kimg x 1000), clipped to
+    [0, 1], so it can go 0 -> 1 in `kimg` thousand images.
+
+    The pipeline here is ADA's "bgc" subset that needs no resampling: x-flip, quarter-turn
+    rotation, integer translation (1/8 of the side, zero fill), brightness, contrast and
+    saturation. p, r_t and the interval's accumulators are checkpointed variables.
+    """
+
+    name = "ada"
+    metric_names = ("ada_p", "ada_rt")
+
+    def __init__(self, target: float = 0.6, interval: int = 4, kimg: float = 500.0,
+                 initial_p: float = 0.0):
+        if not 0.0 < target < 1.0:
+            raise ValueError(f"ada_target must be in (0, 1) (0 turns ADA off), got {target!r}.")
+        if isinstance(interval, bool) or not isinstance(interval, int) or interval <= 0:
+            raise ValueError(f"ada_interval must be a positive integer, got {interval!r}.")
+        if not (math.isfinite(kimg) and kimg > 0):
+            raise ValueError(f"ada_kimg must be > 0, got {kimg!r}.")
+        self.target, self.interval, self.kimg = float(target), interval, float(kimg)
+        self.p = tf.Variable(float(initial_p), trainable=False, name="ada_p")
+        self.rt = tf.Variable(0.0, trainable=False, name="ada_rt")
+        self.sign_sum = tf.Variable(0.0, trainable=False, name="ada_sign_sum")
+        self.count = tf.Variable(0.0, trainable=False, name="ada_count")
+
+    @classmethod
+    def from_config(cls, config):
+        if config.ada_target <= 0:
+            return None
+        return cls(config.ada_target, config.ada_interval, config.ada_kimg)
+
+    def _mask(self, n, gan):
+        return tf.random.stateless_uniform([n], seed=gan.next_seed()) < self.p
+
+    def __call__(self, images, gan):
+        n = tf.shape(images)[0]
+        dtype = images.dtype
+        images = _where_samples(self._mask(n, gan), tf.reverse(images, axis=[2]), images)
+        if images.shape[1] == images.shape[2]:
+            k = tf.random.stateless_uniform([n], gan.next_seed(), 1, 4, dtype=tf.int32)
+            images = _where_samples(self._mask(n, gan), _rotate90(images, k), images)
+        images = _where_samples(self._mask(n, gan), diff_translation(images, gan), images)
+        shift = tf.cast(tf.random.stateless_normal([n, 1, 1, 1], gan.next_seed()) * 0.2, dtype)
+        images = _where_samples(self._mask(n, gan), images + shift, images)
+        mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+        factor = tf.cast(tf.exp(tf.random.stateless_normal([n, 1, 1, 1], gan.next_seed())
+                                * 0.5 * math.log(2.0)), dtype)  # lognormal, std log2 0.5
+        images = _where_samples(self._mask(n, gan), (images - mean) * factor + mean, images)
+        if images.shape[-1] is not None and images.shape[-1] > 1:
+            gray = tf.reduce_mean(images, axis=3, keepdims=True)
+            sat = tf.cast(tf.exp(tf.random.stateless_normal([n, 1, 1, 1], gan.next_seed())
+                                 * math.log(2.0)), dtype)
+            images = _where_samples(self._mask(n, gan), (images - gray) * sat + gray, images)
+        return images
+
+    def observe(self, gan, real_logits):
+        logits = tf.cast(real_logits, tf.float32)
+        score = logits[:, 1] - logits[:, 0] if logits.shape[-1] == 2 else logits[:, 0]
+        self.sign_sum.assign_add(tf.reduce_sum(tf.sign(score)))
+        self.count.assign_add(tf.cast(tf.shape(score)[0], tf.float32))
+        due = tf.equal(tf.math.floormod(gan.d_step, self.interval), 0)
+        rt = self.sign_sum / tf.maximum(self.count, 1.0)
+        step = tf.sign(rt - self.target) * self.count / (self.kimg * 1000.0)
+        self.p.assign(tf.where(due, tf.clip_by_value(self.p + step, 0.0, 1.0), self.p))
+        self.rt.assign(tf.where(due, rt, self.rt))
+        self.sign_sum.assign(tf.where(due, 0.0, self.sign_sum))
+        self.count.assign(tf.where(due, 0.0, self.count))
+
+    def metrics(self, gan):
+        return {"ada_p": tf.identity(self.p), "ada_rt": tf.identity(self.rt)}
+
+    def checkpoint_items(self):
+        return {"ada_p": self.p, "ada_rt": self.rt, "ada_sign_sum": self.sign_sum,
+                "ada_count": self.count}

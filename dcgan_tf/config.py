@@ -23,7 +23,7 @@ PROGRESS = ("run", "epoch", "none")
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
 IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
                    "g_preset", "g_depths", "d_depths", "bn_affine", "num_classes",
-                   "d_conditioning", "fmap_base", "fmap_max")
+                   "d_conditioning", "fmap_base", "fmap_max", "spectral_norm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +80,10 @@ class Config:
     ema_decay: float = 0.0
     ema_start: int = 0
     diffaugment: str = ""
+    ada_target: float = 0.0
+    ada_interval: int = 4
+    ada_kimg: float = 500.0
+    spectral_norm: bool = False
     r1_gamma: float = 0.0
     r1_every: int = 16
     # optimizers

@@ -73,6 +73,12 @@ HELP = {
               "source 004, the TensorFlow DCGAN tutorial).",
     "diffaugment": "DiffAugment policy (Zhao et al. 2020) for every image D sees: a comma "
                    "list of color, translation, cutout (e.g. color,translation,cutout).",
+    "ada_target": "Adaptive discriminator augmentation (Karras et al. 2020): target of "
+                  "E[sign(D(x_real))], e.g. 0.6; 0: off.",
+    "ada_interval": "ADA: adjust the augmentation probability every N D updates.",
+    "ada_kimg": "ADA: thousands of real images over which p can go from 0 to 1.",
+    "spectral_norm": "Spectral normalisation (Miyato et al. 2018) of D's Conv2D and Dense "
+                     "layers (Keras' SpectralNormalization wrapper).",
     "r1_gamma": "R1 penalty gamma/2 ||grad D(x_real)||^2 (Mescheder et al. 2018); 0: off.",
     "r1_every": "Apply R1 every N D updates (lazy regularisation, scaled by N).",
     "ema_decay": "Keep an exponential moving average of G's weights with this decay (e.g. "

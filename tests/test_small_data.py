@@ -1,5 +1,7 @@
 """Small-data parts of the update step: DiffAugment and R1 against known cases."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -85,3 +87,93 @@ def test_r1_of_a_linear_critic_is_known_and_diffaugment_trains():
     x = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype("float32")
     logs = gan.fit(x, batch_size=4, epochs=1, verbose=0).history
     assert {"r1", "r1_grad_norm"} <= set(logs) and all(np.isfinite(v[-1]) for v in logs.values())
+
+
+class _Counter:
+    """The parts of a GAN that ADA reads: a D-update counter and a seed stream."""
+
+    def __init__(self):
+        self.d_step = tf.Variable(0, dtype=tf.int64)
+        self._gan = tiny_gan()
+
+    def next_seed(self):
+        return self._gan.next_seed()
+
+
+def test_ada_probability_follows_the_overfitting_sign_and_survives_a_checkpoint(tmp_path):
+    from dcgan_tf.augment import AdaptiveAugment
+
+    gan = _Counter()
+    ada = AdaptiveAugment(target=0.6, interval=2, kimg=0.08)  # p 0 -> 1 in 80 images
+    x = tf.random.stateless_uniform([8, 8, 8, 3], [5, 6], -1.0, 1.0)
+    np.testing.assert_array_equal(ada(x, gan), x)  # p = 0: the identity
+    overfit = tf.fill([8, 1], 3.0)  # D sure that every real is real: r_t = 1 > 0.6
+    trace = []
+    for _ in range(8):
+        gan.d_step.assign_add(1)
+        ada.observe(gan, overfit)
+        trace.append(float(ada.p.numpy()))
+    # adjusted every 2nd update by +16 images / 80 = 0.2
+    assert trace == pytest.approx([0.0, 0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8])
+    assert float(ada.rt.numpy()) == 1.0
+    changed = ada(x, gan).numpy()
+    assert changed.shape == x.shape and not np.allclose(changed, x)
+    saved = tf.train.Checkpoint(**ada.checkpoint_items()).save(str(tmp_path / "ada"))
+    healthy = tf.constant([[1.0], [-1.0]] * 4)  # r_t = 0 < 0.6: p falls
+    for _ in range(4):
+        gan.d_step.assign_add(1)
+        ada.observe(gan, healthy)
+    assert float(ada.p.numpy()) == pytest.approx(0.4)
+    again = AdaptiveAugment(target=0.6, interval=2, kimg=0.08)
+    tf.train.Checkpoint(**again.checkpoint_items()).restore(saved).assert_consumed()
+    assert float(again.p.numpy()) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="ada_target must be in"):
+        AdaptiveAugment(target=1.5)
+
+
+def test_spectral_norm_brings_the_largest_singular_value_to_one_and_saves(tmp_path):
+    from dcgan_tf.config import Config
+    from dcgan_tf.models import build_from_config, resolve_config
+
+    config = resolve_config(Config(model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                                   spectral_norm=True))
+    d = build_from_config(config).discriminator
+    wrapped = [l for l in d.layers if isinstance(l, keras.layers.SpectralNormalization)]
+    assert len(wrapped) == 4  # three convolutions and the logits layer
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 1)).astype("float32")
+    for _ in range(30):  # power iterations happen in training calls
+        d(x, training=True)
+    for layer in wrapped:
+        kernel = layer.layer.kernel.numpy()
+        sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert sigma == pytest.approx(1.0, abs=0.05), layer.name
+    d.save(tmp_path / "d.keras")
+    loaded = keras.saving.load_model(tmp_path / "d.keras")
+    np.testing.assert_allclose(loaded(x), d(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="equalized layers"):
+        build_from_config(resolve_config(Config(model="pggan", resolution=16,
+                                                spectral_norm=True)))
+
+
+@pytest.mark.slow
+def test_a_resumed_run_with_ada_diffaugment_and_ema_continues_exactly(tmp_path):
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+    from dcgan_tf.workdir import Workdir
+
+    base = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                latent_dim=16, batch_size=16, sample_grid=4, log_every=1, seed=3,
+                progress="none", ada_target=0.6, ada_interval=1, ada_kimg=0.2,
+                ema_decay=0.9, diffaugment="translation", export=False)
+    trainer.run(Config(workdir=str(tmp_path / "a"), train_steps=8, **base))
+    trainer.run(Config(workdir=str(tmp_path / "b"), train_steps=4, **base))
+    trainer.run(Config(workdir=str(tmp_path / "b"), train_steps=8, **base))
+    rows = {name: [json.loads(l) for l in open(tmp_path / name / "metrics.jsonl")]
+            for name in ("a", "b")}
+    assert [r["ada_p"] for r in rows["a"]] == pytest.approx([r["ada_p"] for r in rows["b"]])
+    assert max(r["ada_p"] for r in rows["a"]) > 0  # the tiny D overfits at once: p rises
+    straight = Workdir(str(tmp_path / "a")).restore_networks(8)
+    resumed = Workdir(str(tmp_path / "b")).restore_networks(8)
+    assert straight[3] == resumed[3] == "ema"
+    for a, b in zip(straight[0].get_weights(), resumed[0].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from dcgan_tf.losses import get_loss
 from dcgan_tf.models import conditional
-from dcgan_tf.models.common import ModelPair
+from dcgan_tf.models.common import ModelPair, with_spectral_norm
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
@@ -107,13 +107,20 @@ def resolve_config(config):
 
 
 def build_from_config(config) -> ModelPair:
-    """The networks a (resolved) run configuration describes."""
+    """The networks a (resolved) run configuration describes (D spectrally normalised with
+    --spectral_norm)."""
     options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS
                if getattr(config, k) is not None}
-    return build_models(config.model, resolution=config.resolution, channels=config.channels,
+    pair = build_models(config.model, resolution=config.resolution, channels=config.channels,
                         latent_dim=config.latent_dim, head=config.d_head,
                         num_classes=config.num_classes, d_conditioning=config.d_conditioning,
                         **options)
+    if getattr(config, "spectral_norm", False):
+        if config.model == "pggan":
+            raise ValueError("--spectral_norm wraps Conv2D/Dense layers; pggan's equalized "
+                             "layers already control their scale.")
+        pair = dataclasses.replace(pair, discriminator=with_spectral_norm(pair.discriminator))
+    return pair
 
 
 __all__ = ["MODELS", "MODEL_OPTION_FIELDS", "ModelFamily", "ModelPair", "build_from_config",

@@ -67,3 +67,33 @@ def float32_logits(x, units: int, name: str):
     """Reshapes D's last layer output to float32 logits [N, units]."""
     x = keras.layers.Reshape((units,), name=f"{name}_reshape", dtype="float32")(x)
     return x
+
+
+def with_spectral_norm(model: keras.Model) -> keras.Model:
+    """A copy of `model` whose Conv2D and Dense layers (nested models included) are wrapped
+    in Keras' built-in `SpectralNormalization` (Miyato et al. 2018; one power iteration per
+    training call, which divides the stored kernel by its largest singular value), so the
+    saved model loads without dcgan_tf. Freshly built weights are not carried over."""
+    sn_types = (keras.layers.Conv2D, keras.layers.Dense)
+
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            return keras.models.clone_model(layer, clone_function=clone)
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, sn_types) and not isinstance(layer, keras.layers.Conv2DTranspose):
+            return keras.layers.SpectralNormalization(fresh, name=f"{layer.name}_sn",
+                                                      dtype=layer.dtype_policy)
+        return fresh
+
+    found = [l for l in _all_layers(model) if isinstance(l, sn_types)]
+    if not found:
+        raise ValueError(f"{model.name!r} has no Conv2D or Dense layer to spectrally "
+                         "normalise.")
+    return keras.models.clone_model(model, clone_function=clone)
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
