@@ -333,6 +333,19 @@ def define_accuracy_flags():
     return flags.FLAGS
 
 
+def define_nearest_flags():
+    """Flags of `python -m dcgan_tf.nearest` (the memorisation check)."""
+    _define("string", "model", "", "An export folder, or a workdir with an export.")
+    _define("string", "data", "", "The training data (any --data the trainer reads).")
+    _define("string", "out", "", "Folder for nearest.png and nearest.json.")
+    _define("integer", "num", 1000, "Generated images to compare.")
+    _define("float", "holdout_fraction", 0.1, "Share of the data held out as the reference.")
+    _define("integer", "seed", 0, "Seed of the samples and of the split.")
+    _define("string", "tfds_split", "train", "Split of a tfds dataset.")
+    _define("string", "tfds_data_dir", "", "Folder where tfds finds prepared datasets.")
+    return flags.FLAGS
+
+
 def parse_int_list(name: str, values) -> tuple[int, ...]:
     """'3,17,42' or ['3', '17', '42'] -> (3, 17, 42); UserError naming --name otherwise.
     The one integer-list parser of every tool."""

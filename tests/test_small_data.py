@@ -177,3 +177,37 @@ def test_a_resumed_run_with_ada_diffaugment_and_ema_continues_exactly(tmp_path):
     assert straight[3] == resumed[3] == "ema"
     for a, b in zip(straight[0].get_weights(), resumed[0].get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_memorisation_check_tells_copies_from_new_images(tmp_path):
+    from dcgan_tf.data.digits import load_digits
+    from dcgan_tf.nearest import memorisation_report
+
+    images = load_digits(32)[0]
+    train, holdout, other = images[:1000], images[1000:1200], images[1200:1400]
+    noise = np.random.default_rng(0).normal(0, 0.01, (200,) + train.shape[1:])
+    copies = memorisation_report(train[:200] + noise, train, holdout)
+    new = memorisation_report(other, train, holdout)
+    assert copies["ratio"] < 0.1 and 0.7 < new["ratio"] < 1.3, (copies["ratio"], new["ratio"])
+    assert list(copies["nearest"][:5]) == [0, 1, 2, 3, 4]
+
+
+def test_nearest_command_writes_the_pairs_and_the_numbers(tmp_path):
+    from test_foundation import run_main
+
+    from dcgan_tf.export import export_generator
+    from dcgan_tf.models import build_models
+
+    pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8)
+    export = export_generator(pair.generator, pair.latent_dim, str(tmp_path / "export"))
+    code, out, err = run_main("dcgan_tf.nearest", f"--model={export}", "--data=digits",
+                              f"--out={tmp_path / 'near'}", "--num=64")
+    assert code == 0, err
+    assert "median nearest-training distance: samples" in out
+    summary = json.loads((tmp_path / "near" / "nearest.json").read_text())
+    assert summary["train"] + summary["holdout"] == 1797 and summary["samples"] == 64
+    assert summary["median_sample_to_train"] > 0 and summary["ratio"] > 1  # an untrained G
+    assert (tmp_path / "near" / "nearest.png").stat().st_size > 1000
+    code, _, err = run_main("dcgan_tf.nearest", f"--model={export}", "--data=digits",
+                            f"--out={tmp_path / 'x'}", "--holdout_fraction=1.5")
+    assert code == 2 and "--holdout_fraction" in err
