@@ -307,9 +307,15 @@ def test_workdir_of_other_networks_is_refused_untouched(tmp_path):
                                         if f.endswith(".cfg")))
 def test_every_config_resolves_and_builds(name, capsys):
     proc_args = [f"--flagfile=configs/{name}.cfg", "--dry_run"]
+    if name == "small_data":  # a recipe of flags only: applied after a full config
+        proc_args.insert(0, "--flagfile=configs/digits.cfg")
     proc = cli(*proc_args)
     assert proc.returncode == 0, proc.stderr
     assert "trainable parameters" in proc.stdout
+    if "small_data" in name:
+        resolved = json.loads(proc.stdout[: proc.stdout.index("\n}\n") + 2])
+        assert resolved["diffaugment"] == "color,translation,cutout"
+        assert resolved["ema_decay"] == 0.999
 
 
 def test_interval_never_misses_a_boundary():
