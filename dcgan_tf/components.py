@@ -33,9 +33,10 @@ def resolution_map(name: str, text: str, cast) -> tuple:
     return tuple(pairs)
 
 
-def growth_schedule(config) -> GrowthSchedule:
+def growth_schedule(config, final_resolution: int | None = None) -> GrowthSchedule:
     return GrowthSchedule(
-        start_resolution=config.start_resolution, final_resolution=config.resolution,
+        start_resolution=config.start_resolution,
+        final_resolution=config.resolution or final_resolution,
         fade_images=int(round(config.fade_kimg * 1000)),
         stable_images=int(round(config.stable_kimg * 1000)), batch_size=config.batch_size,
         learning_rate=config.g_lr,
@@ -48,7 +49,8 @@ def step_components(config, generator, discriminator=None) -> dict:
     spec = losses_lib.get_loss(config.loss)
     growth = None
     if hasattr(generator, "levels"):  # a growing network pair (pggan)
-        growth = ProgressiveGrowth(growth_schedule(config), generator, discriminator)
+        growth = ProgressiveGrowth(growth_schedule(config, generator.resolution), generator,
+                                   discriminator)
     return {
         "growth": growth,
         "loss": spec,

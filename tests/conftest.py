@@ -22,6 +22,7 @@ SMALL = {
     "dcgan64": dict(resolution=32, channels=1, ngf=8, ndf=8),
     "mnist28": dict(),
     "faces96": dict(resolution=48, g_depths=(32, 16, 8, 8), d_depths=(8, 8, 16, 16)),
+    "pggan": dict(resolution=16, channels=1, fmap_base=64, fmap_max=16),
 }
 
 

@@ -12,7 +12,8 @@ from dcgan_tf.models import MODELS, build_models
 def _cases():
     for name, family in MODELS.items():
         for res in family.resolutions:
-            yield name, res
+            if name != "pggan" or res <= 64:  # pggan: 4 .. 1024, the small ones suffice
+                yield name, res
 
 
 @pytest.mark.parametrize("name,resolution", list(_cases()))
@@ -25,7 +26,8 @@ def test_shapes_and_dtypes(name, resolution, head):
     images = pair.generator(z, training=False)
     assert tuple(images.shape) == (2, resolution, resolution, channels)
     assert images.dtype == "float32"
-    assert np.all(np.abs(images.numpy()) <= 1.0)  # tanh output
+    if name != "pggan":  # ProGAN's output is linear, as in the paper
+        assert np.all(np.abs(images.numpy()) <= 1.0)  # tanh output
     logits = pair.discriminator(images, training=False)
     assert tuple(logits.shape) == (2, HEADS[head].units)
     assert logits.dtype == "float32"
@@ -125,7 +127,7 @@ def test_keras_file_and_config_round_trip(name, tmp_path):
     z = np.random.normal(size=(3, 8)).astype("float32")
     for model, x in ((pair.generator, z), (pair.discriminator, pair.generator(z).numpy())):
         # get_config -> from_config gives the same architecture; same weights, same output.
-        clone = keras.Model.from_config(model.get_config())
+        clone = type(model).from_config(model.get_config())
         clone.set_weights(model.get_weights())
         np.testing.assert_allclose(clone(x, training=False), model(x, training=False), atol=1e-6)
         path = tmp_path / f"{model.name}.keras"
