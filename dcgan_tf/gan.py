@@ -266,7 +266,8 @@ class GAN(keras.Model):
         """The generator that samples, tiles and exports use: the EMA copy when kept."""
         return self.ema.generator if getattr(self, "ema", None) is not None else self.generator
 
-    def _augment(self, images):
+    def augment(self, images):
+        """Every augmentation of the step, in order (what D sees of `images`)."""
         for augmentation in self.augmentations:
             images = augmentation(images, self)
         return images
@@ -290,8 +291,8 @@ class GAN(keras.Model):
         real_t, fake_t = self.targets.draw(batch, self.next_seed() if self.targets.label_flip
                                            else None)
         # Two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart.
-        real_logits = self.discriminate(self._augment(real), y, training=True)
-        fake_logits = self.discriminate(self._augment(fake), y, training=True)
+        real_logits = self.discriminate(self.augment(real), y, training=True)
+        fake_logits = self.discriminate(self.augment(fake), y, training=True)
         per_example = self.loss_spec.d_fn(real_logits=real_logits, fake_logits=fake_logits,
                                           real_targets=real_t, fake_targets=fake_t)
         d_loss = losses_lib.reduce_per_replica(per_example)
@@ -306,7 +307,7 @@ class GAN(keras.Model):
         """G's loss on its fakes (call under G's tape): (g_loss, total, fake_logits,
         regularizer metrics, their weights)."""
         if fake_logits is None:
-            fake_logits = self.discriminate(self._augment(fake), y, training=True)
+            fake_logits = self.discriminate(self.augment(fake), y, training=True)
         g_loss = losses_lib.reduce_per_replica(self.loss_spec.g_fn(fake_logits=fake_logits))
         ctx = StepContext(self, "g", self.generator, fake=fake, labels=y,
                           fake_logits=fake_logits)

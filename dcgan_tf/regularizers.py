@@ -92,6 +92,22 @@ def _finite_nonnegative(name, value):
     return float(value)
 
 
+def _input_gradients(gan, images, labels, augment: bool = False):
+    """d sum(D(x)) / dx in float32 [B, H, W, C]. Under fp16 loss scaling the inner objective
+    is scaled (so small gradients survive float16) and the gradient unscaled in float32."""
+    images = tf.cast(images, tf.float32)
+    optimizer = gan.d_optimizer
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        inputs = gan.augment(images) if augment else images
+        scores = tf.reduce_sum(gan.discriminate(inputs, labels, training=True))
+        scaled = optimizer.scale_loss(scores)
+    grads = tf.cast(tape.gradient(scaled, images), tf.float32)
+    if hasattr(optimizer, "dynamic_scale"):
+        grads = grads / tf.cast(optimizer.dynamic_scale, tf.float32)
+    return grads
+
+
 @REGULARIZERS.register("gradient_penalty")
 class GradientPenalty(Regularizer):
     """WGAN-GP (Gulrajani et al. 2017): weight * (||grad D(x_hat)|| - 1)^2 at
@@ -112,18 +128,11 @@ class GradientPenalty(Regularizer):
         return cls(weight=config.gp_weight)
 
     def penalty(self, ctx):
-        gan = ctx.gan
         real, fake = tf.cast(ctx.real, tf.float32), tf.cast(ctx.fake, tf.float32)
-        eps = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1], seed=gan.next_seed())
+        eps = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1],
+                                          seed=ctx.gan.next_seed())
         x_hat = eps * real + (1.0 - eps) * fake  # [B, H, W, C]
-        optimizer = gan.d_optimizer
-        with tf.GradientTape() as tape:
-            tape.watch(x_hat)
-            scores = tf.reduce_sum(gan.discriminate(x_hat, ctx.labels, training=True))
-            scaled = optimizer.scale_loss(scores)
-        grads = tf.cast(tape.gradient(scaled, x_hat), tf.float32)
-        if hasattr(optimizer, "dynamic_scale"):
-            grads = grads / tf.cast(optimizer.dynamic_scale, tf.float32)
+        grads = _input_gradients(ctx.gan, x_hat, ctx.labels)
         # epsilon inside the sqrt: the gradient of sqrt at 0 is infinite.
         norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)  # [B]
         per_example = losses_lib.gradient_penalty(grad_norm=norm, weight=self.weight)
@@ -175,16 +184,6 @@ class WeightDecay(Regularizer):
         return self.weight * l2 / replicas, {}
 
 
-def regularizers_from_config(config, loss_spec) -> list[Regularizer]:
-    """Every registered regularizer the run asks for, in registry (name) order."""
-    found = []
-    for name in REGULARIZERS:
-        regularizer = REGULARIZERS[name].from_config(config, loss_spec)
-        if regularizer is not None:
-            found.append(regularizer)
-    return found
-
-
 @REGULARIZERS.register("r1")
 class R1(Regularizer):
     """R1 (Mescheder et al. 2018): gamma / 2 * ||grad D(x)||^2 at real images, lazily every
@@ -203,19 +202,19 @@ class R1(Regularizer):
         return cls(config.r1_gamma, config.r1_every) if config.r1_gamma > 0 else None
 
     def penalty(self, ctx):
-        gan = ctx.gan
-        real = tf.cast(ctx.real, tf.float32)
-        optimizer = gan.d_optimizer
-        with tf.GradientTape() as tape:
-            tape.watch(real)
-            scores = tf.reduce_sum(gan.discriminate(gan._augment(real), ctx.labels,
-                                                    training=True))
-            scaled = optimizer.scale_loss(scores)
-        grads = tf.cast(tape.gradient(scaled, real), tf.float32)
-        if hasattr(optimizer, "dynamic_scale"):
-            grads = grads / tf.cast(optimizer.dynamic_scale, tf.float32)
+        grads = _input_gradients(ctx.gan, ctx.real, ctx.labels, augment=True)
         squared = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])  # [B]
         per_example = losses_lib.r1_penalty(grad_norm_squared=squared, gamma=self.gamma)
         return (losses_lib.reduce_per_replica(per_example),
                 {"r1": tf.reduce_mean(per_example),
                  "r1_grad_norm": tf.reduce_mean(tf.sqrt(squared + 1e-12))})
+
+
+def regularizers_from_config(config, loss_spec) -> list[Regularizer]:
+    """Every registered regularizer the run asks for, in registry (name) order."""
+    found = []
+    for name in REGULARIZERS:
+        regularizer = REGULARIZERS[name].from_config(config, loss_spec)
+        if regularizer is not None:
+            found.append(regularizer)
+    return found

@@ -339,18 +339,26 @@ def _apply_changed_learning_rates(gan, config, previous, out):
                   file=out)
 
 
+def _segment_starts(position, end, stopper, health):
+    """Yields the run's position (steps or images shown) before each fit segment until it
+    reaches `end`, is stopped by a signal, diverges, or a segment made no progress (never
+    loop forever)."""
+    last = None
+    while True:
+        now = position()
+        if now >= end or stopper.received is not None or health.diverged:
+            return
+        if (now, health.retries) == last:
+            return
+        last = (now, health.retries)
+        yield now
+
+
 def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, stopper, health):
     """Calls fit over whole epochs where it can and partial ones where it must (the first
     epoch after a resume, the last one of a --train_steps run), each on a stream that
     starts exactly at the current step."""
-    last = None
-    while True:
-        step = int(gan.step.numpy())
-        if step >= total or stopper.received is not None or health.diverged:
-            return
-        if (step, health.retries) == last:
-            return  # no progress since the last segment: never loop forever
-        last = (step, health.retries)
+    for step in _segment_starts(lambda: int(gan.step.numpy()), total, stopper, health):
         epoch, offset = divmod(step, steps_per_epoch)
         if offset == 0 and total - step >= steps_per_epoch:
             epochs, per_epoch = (total - step) // steps_per_epoch, steps_per_epoch
@@ -384,14 +392,8 @@ def _fit_growing(gan, source, prep, config, callbacks, stopper, health):
     level follows the shown-image counter, so a resumed run continues where it stopped."""
     schedule = gan.growth.schedule
     total_images = int(round(config.total_kimg * 1000))
-    last = None
-    while True:
-        shown = int(gan.images_seen.numpy())
-        if shown >= total_images or stopper.received is not None or health.diverged:
-            return
-        if (shown, health.retries) == last:
-            return  # no progress since the last segment: never loop forever
-        last = (shown, health.retries)
+    for shown in _segment_starts(lambda: int(gan.images_seen.numpy()), total_images, stopper,
+                                 health):
         level, per_step, steps, _ = growth_phases(schedule, total_images, shown,
                                                   config.d_steps)[0]
         if level != gan.growth.level:
