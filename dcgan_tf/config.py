@@ -79,6 +79,7 @@ class Config:
     drift: float = 0.0
     ema_decay: float = 0.0
     ema_start: int = 0
+    ema_rampup: float = 0.05
     diffaugment: str = ""
     ada_target: float = 0.0
     ada_interval: int = 4
@@ -173,6 +174,8 @@ class Config:
             raise UserError(f"--swd_images must be in [16, 16384], got {self.swd_images}.")
         if not (0.0 <= self.ema_decay < 1.0):
             raise UserError(f"--ema_decay must be in [0, 1) (0: no EMA), got {self.ema_decay}.")
+        if not self.ema_rampup >= 0.0:
+            raise UserError(f"--ema_rampup must be >= 0 (0: no ramp-up), got {self.ema_rampup}.")
         if not (math.isfinite(self.explode_factor) and
                 (self.explode_factor == 0 or self.explode_factor > 1)):
             raise UserError(f"--explode_factor must be > 1 (or 0: off), got "

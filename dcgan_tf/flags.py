@@ -84,6 +84,9 @@ HELP = {
     "ema_decay": "Keep an exponential moving average of G's weights with this decay (e.g. "
                  "0.999) for samples and exports; 0: off.",
     "ema_start": "Generator steps during which the average is a plain copy of G.",
+    "ema_rampup": "EMA half-life ramp-up (StyleGAN2-ADA): at step t the half-life is "
+                  "min(that of --ema_decay, RAMPUP * t) steps, so early samples are not "
+                  "dragged toward the untrained G; 0: plain constant decay.",
     "progress": "Console progress: run (one line for the whole run: steps, elapsed, ETA, "
                 "images/s, losses), epoch (Keras' per-epoch bar) or none.",
     "swd_every": "Every N steps, the sliced Wasserstein distance of generated vs real images "

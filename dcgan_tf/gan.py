@@ -226,12 +226,13 @@ class GAN(keras.Model):
         seed = self.next_seed() if seed is None else seed
         return self.latent.sample((num, self.latent_dim), seed, truncation)
 
-    def generate(self, z, labels=None, training: bool = False):
+    def generate(self, z, labels=None, training: bool = False, generator=None):
         """Images in [-1, 1] for latent `z` [N, latent_dim] (and, for conditional models,
-        label vectors [N, num_classes] in [0, 1]); float32 output."""
+        label vectors [N, num_classes] in [0, 1]) from G (or `generator`); float32 output."""
+        generator = self.generator if generator is None else generator
         if self.num_classes:
-            return self.generator([z, self._labels(labels, z)], training=training)
-        return self.generator(z, training=training)
+            return generator([z, self._labels(labels, z)], training=training)
+        return generator(z, training=training)
 
     def sample_images(self, z, labels=None):
         """Images in [-1, 1] from the sampling generator (the EMA copy when kept), in
@@ -330,12 +331,14 @@ class GAN(keras.Model):
             augmentation.observe(self, real_logits)
         return self._grad_norm(grads, self.d_optimizer)
 
-    def _apply_g(self, grads):
+    def _apply_g(self, grads, z, y):
         grads, variables = _present(grads, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, variables)
         self.g_step.assign_add(1)
         if self.ema is not None:
             self.ema.update(self.g_step)
+            if self.ema.recomputes_statistics:  # its BatchNorm statistics, from its own output
+                self.generate(z, y, training=True, generator=self.ema.generator)
         return self._grad_norm(grads, self.g_optimizer)
 
     def _d_update(self, real, fake, y=None):
@@ -350,21 +353,25 @@ class GAN(keras.Model):
     def _g_update(self, batch, y):
         """One generator update with fresh z; returns (g_loss, gradient norm)."""
         with tf.GradientTape() as tape:
-            fake = self.generate(self.sample_latent(batch), y, training=True)
+            z = self.sample_latent(batch)
+            fake = self.generate(z, y, training=True)
             g_loss, total, *_ = self._g_objective(fake, y)
             scaled = self.g_optimizer.scale_loss(total)
-        return g_loss, self._apply_g(tape.gradient(scaled, self.generator.trainable_variables))
+        return g_loss, self._apply_g(tape.gradient(scaled, self.generator.trainable_variables),
+                                     z, y)
 
     def _last_chunk_sequential(self, real, y, batch):
         with tf.GradientTape() as g_tape:
-            fake = self.generate(self.sample_latent(batch), y, training=True)
+            z = self.sample_latent(batch)
+            fake = self.generate(z, y, training=True)
             with g_tape.stop_recording():
                 stats, weights = self._d_update(real, tf.stop_gradient(fake), y)
             g_loss, total, fake_logits, g_stats, g_weights = self._g_objective(fake, y)
             scaled = self.g_optimizer.scale_loss(total)
         stats.update(g_stats)
         weights.update(g_weights)
-        g_grad_norm = self._apply_g(g_tape.gradient(scaled, self.generator.trainable_variables))
+        g_grad_norm = self._apply_g(g_tape.gradient(scaled, self.generator.trainable_variables),
+                                    z, y)
         stats.update(g_loss=g_loss, g_grad_norm=g_grad_norm,
                      d_fake_after=tf.reduce_mean(self.head.score(fake_logits)))
         return stats, weights
@@ -373,7 +380,8 @@ class GAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = self.generate(self.sample_latent(batch), y, training=True)
+            z = self.sample_latent(batch)
+            fake = self.generate(z, y, training=True)
             d_total, stats, weights, real_logits, fake_logits = self._d_objective(real, fake, y)
             d_scaled = self.d_optimizer.scale_loss(d_total)
             g_loss, g_total, _, g_stats, g_weights = self._g_objective(fake, y, fake_logits)
@@ -383,7 +391,7 @@ class GAN(keras.Model):
         d_grads = d_tape.gradient(d_scaled, d_vars)
         g_grads = g_tape.gradient(g_scaled, g_vars)
         stats["d_grad_norm"] = self._apply_d(d_grads, real_logits)
-        stats.update(g_loss=g_loss, g_grad_norm=self._apply_g(g_grads),
+        stats.update(g_loss=g_loss, g_grad_norm=self._apply_g(g_grads, z, y),
                      d_fake_after=stats["d_fake"])  # one pass: D(G(z)) before the updates
         return stats, weights
 

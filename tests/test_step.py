@@ -156,6 +156,24 @@ def test_ema_equals_its_closed_form_and_copies_before_start():
         GeneratorEMA(generator, decay=1.0)
 
 
+def test_ema_rampup_grows_the_half_life_with_the_run_up_to_the_decays():
+    generator, _ = linear_pair(wg=1.0, bg=0.0)
+    ema = GeneratorEMA(generator, decay=0.999, rampup=0.05)  # target half-life 692.8 steps
+    assert ema.half_life == pytest.approx(692.8, abs=0.1)
+    # Step 100: half-life 0.05 * 100 = 5 steps -> beta = 2^(-1/5); by step 20,000 the ramp
+    # (1,000 steps) exceeds the target and beta is the decay itself.
+    assert float(ema.beta(100)) == pytest.approx(0.5 ** (1 / 5), rel=1e-6)
+    assert float(ema.beta(20_000)) == pytest.approx(0.999, rel=1e-6)
+    assert float(ema.beta(0)) == 0.0  # step 0: a copy
+    assert float(GeneratorEMA(generator, decay=0.999).beta(100)) == pytest.approx(0.999)
+    layer, copy = generator.get_layer("g"), ema.generator.get_layer("g")
+    layer.kernel.assign([[3.0]])
+    ema.update(40)  # half-life 2 steps: the copy moves (1 - 2^-0.5) of the way from 1 to 3
+    assert float(copy.kernel.numpy().item()) == pytest.approx(3 - 2 * 0.5**0.5, rel=1e-6)
+    with pytest.raises(ValueError, match="ema_rampup"):
+        GeneratorEMA(generator, decay=0.9, rampup=-1.0)
+
+
 def test_ema_in_the_step_is_checkpointed_and_samples():
     generator, discriminator = linear_pair()
     gan = fixed_z(GAN(generator, discriminator, latent_dim=1, head="sigmoid", seed=0))

@@ -85,15 +85,16 @@ def with_spectral_norm(model: keras.Model) -> keras.Model:
                                                       dtype=layer.dtype_policy)
         return fresh
 
-    found = [l for l in _all_layers(model) if isinstance(l, sn_types)]
+    found = [l for l in all_layers(model) if isinstance(l, sn_types)]
     if not found:
         raise ValueError(f"{model.name!r} has no Conv2D or Dense layer to spectrally "
                          "normalise.")
     return keras.models.clone_model(model, clone_function=clone)
 
 
-def _all_layers(model):
+def all_layers(model):
+    """Every layer of `model`, nested models included."""
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
