@@ -75,14 +75,16 @@ def parse_flags_or_fail(program: str, argv, usage: str | None = None):
         fail(program, str(e).splitlines()[0].replace("ERROR:: ", ""))
 
 
-def run_command(program: str, define_flags, body, argv=None, usage: str | None = None):
+def run_command(program: str, define_flags, body, argv=None, usage: str | None = None,
+                commands: tuple = ()):
     """Runs a tool's `body(flag_values)` under absl with the project's error contract.
 
     `define_flags()` defines the tool's flags and returns the FlagValues; `body` returns
     the lines to print. A UserError becomes one line on stderr and exit 2; a
     DivergenceError (training stopped on NaN/inf) one line and exit 1; an OSError about a
     file or folder the user named (read-only file system, permission, a file where a
-    folder belongs) one line and exit 2.
+    folder belongs) one line and exit 2. With `commands`, one positional word may name a
+    sub-command; it reaches `body(flag_values, command)` (None when not given).
     """
     from absl import app
 
@@ -95,10 +97,13 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
     argv = parse_flags_or_fail(program, argv, usage)
 
     def _main(args):
-        if len(args) > 1:
-            fail(program, f"Unexpected arguments {args[1:]}; flags look like --name=value.")
+        words = list(args[1:])
+        command = words.pop(0) if commands and words and words[0] in commands else None
+        if words:
+            hint = f" Commands: {', '.join(commands)}." if commands else ""
+            fail(program, f"Unexpected arguments {words}; flags look like --name=value.{hint}")
         try:
-            for line in body(flag_values):
+            for line in (body(flag_values, command) if commands else body(flag_values)):
                 print(line)
         except UserError as e:
             fail(program, str(e))

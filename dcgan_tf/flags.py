@@ -349,6 +349,33 @@ def define_nearest_flags():
     return flags.FLAGS
 
 
+def define_evaluate_flags():
+    """Flags of `python -m dcgan_tf.evaluate` (and its train-classifier command)."""
+    _define("string", "model", "", "An export folder, or a workdir with an export.")
+    _define("string", "fake", "", "Instead of --model: a folder of generated images.")
+    _define("string", "data", "", "Real images: a folder, TFRecords, an .npz, tfds:NAME or "
+            "digits (train-classifier: labelled ones).")
+    _define("string", "metrics", "", "Comma list of fid, kid, is, pr, swd, ms_ssim, fd, "
+            "cond_acc, modes; default fd,swd for --data=digits, else fid,kid.")
+    _define("integer", "num_samples", 5000, "Generated images to score (seeds --seed, "
+            "--seed+1, ...).")
+    _define("integer", "num_real", 50000, "At most this many real images (a seeded subset).")
+    _define("string", "features", "", "Features of pr (and the classifier of fd, cond_acc, "
+            "modes): inception, classifier or classifier:PATH; default classifier for "
+            "--data=digits, else inception.")
+    _define("string", "inception_weights", "", "InceptionV3 weights file (Keras' "
+            "inception_v3_weights_tf_dim_ordering_tf_kernels.h5) for offline machines.")
+    _define("integer", "seed", 0, "Seed of the samples and subsets.")
+    _define("boolean", "write", False, "Also append the result to WORKDIR/evaluation.jsonl.")
+    _define("string", "out", "", "train-classifier: the classifier file to write (.keras).")
+    _define("integer", "epochs", 30, "train-classifier: training epochs.")
+    _define("integer", "resolution", 32, "train-classifier: image side the classifier reads.")
+    _define("integer", "channels", 1, "train-classifier: 1 or 3 channels.")
+    _define("string", "tfds_split", "train", "Split of a tfds dataset.")
+    _define("string", "tfds_data_dir", "", "Folder where tfds finds prepared datasets.")
+    return flags.FLAGS
+
+
 def parse_int_list(name: str, values) -> tuple[int, ...]:
     """'3,17,42' or ['3', '17', '42'] -> (3, 17, 42); UserError naming --name otherwise.
     The one integer-list parser of every tool."""

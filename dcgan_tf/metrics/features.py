@@ -1,0 +1,163 @@
+"""Feature extractors for the distribution metrics: InceptionV3 (FID, KID, IS, precision/
+recall on natural images) and a small classifier trained on the real data (Fréchet
+classifier distance, conditional accuracy, modes; the offline and small-image choice).
+
+An extractor maps uint8 images [N, H, W, C] to (features [N, D] float64, class
+probabilities [N, K]). Its `key` names its weights exactly (a hash of the weights file), so
+cached real-data statistics are never reused with other weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf.errors import UserError
+
+INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+INCEPTION_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
+                 "inception_v3/" + INCEPTION_FILE)
+INCEPTION_SIZE = 299
+
+
+def cache_dir(*parts: str) -> str:
+    """dcgan_tf's cache folder ($DCGAN_TF_CACHE, else ~/.cache/dcgan_tf) joined with parts."""
+    root = os.environ.get("DCGAN_TF_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "dcgan_tf")
+    return os.path.join(root, *parts)
+
+
+def file_hash(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _batches(images, batch_size, label):
+    import keras
+
+    bar = keras.utils.Progbar(len(images), unit_name="image", verbose=1) if len(images) > \
+        4 * batch_size else None
+    for i in range(0, len(images), batch_size):
+        yield images[i:i + batch_size]
+        if bar is not None:
+            bar.update(min(i + batch_size, len(images)))
+
+
+class InceptionFeatures:
+    """InceptionV3 with its ImageNet classifier: 2,048-d average-pool features and the
+    1,000-class softmax. Images are resized to 299x299 (bilinear), gray ones repeated to RGB,
+    and scaled to [-1, 1], the preprocessing of keras.applications.inception_v3."""
+
+    batch_size = 50
+
+    def __init__(self, weights: str = ""):
+        import keras
+
+        path = weights or self._cached_or_downloaded()
+        if not os.path.isfile(path):
+            raise UserError(f"--inception_weights {path!r} is not a file.")
+        model = keras.applications.InceptionV3(include_top=True, weights=None)
+        try:
+            model.load_weights(path)
+        except Exception as error:  # noqa: BLE001 - any unreadable file is the user's
+            raise UserError(f"{path!r} is not an InceptionV3 weights file Keras can load "
+                            f"({type(error).__name__}: {str(error).splitlines()[0][:120]})."
+                            ) from None
+        self.model = keras.Model(model.input, [model.get_layer("avg_pool").output,
+                                               model.output])
+        self.key = "inception_v3:" + file_hash(path)
+        self.name = self.key
+        self.weights = path
+
+    @staticmethod
+    def _cached_or_downloaded() -> str:
+        cached = os.path.join(os.path.expanduser("~"), ".keras", "models", INCEPTION_FILE)
+        if os.path.isfile(cached):
+            return cached
+        from dcgan_tf.data.tfds_source import can_reach
+
+        if not can_reach("storage.googleapis.com"):
+            raise UserError("InceptionV3 weights are not in Keras' cache (~/.keras/models) and "
+                            "storage.googleapis.com cannot be reached: pass "
+                            "--inception_weights=PATH (the Keras file " + INCEPTION_FILE +
+                            ") or use classifier features.")
+        import keras
+
+        try:
+            return keras.utils.get_file(INCEPTION_FILE, INCEPTION_URL, cache_subdir="models")
+        except Exception as error:  # noqa: BLE001
+            raise UserError(f"Could not download the InceptionV3 weights ({error}); pass "
+                            "--inception_weights=PATH.") from None
+
+    @tf.function(reduce_retracing=True)
+    def _forward(self, images):
+        x = tf.cast(images, tf.float32)
+        if x.shape[-1] == 1:
+            x = tf.repeat(x, 3, axis=-1)
+        x = tf.image.resize(x, [INCEPTION_SIZE, INCEPTION_SIZE], method="bilinear")
+        return self.model(x / 127.5 - 1.0, training=False)
+
+    def __call__(self, images_u8):
+        feats, probs = [], []
+        for batch in _batches(np.asarray(images_u8), self.batch_size, "Inception"):
+            f, p = self._forward(tf.constant(batch))
+            feats.append(f.numpy())
+            probs.append(p.numpy())
+        return np.concatenate(feats).astype(np.float64), np.concatenate(probs)
+
+
+class ClassifierFeatures:
+    """A classifier saved by `python -m dcgan_tf.evaluate train-classifier` (a .keras file
+    with a `features` layer and a softmax output, and PATH.json beside it). RGB images fed
+    to a one-channel classifier are read channel by channel (stacked digits): features are
+    concatenated and probabilities come per channel, [N, 3, K]."""
+
+    batch_size = 256
+
+    def __init__(self, path: str):
+        import keras
+
+        if not os.path.isfile(path):
+            raise UserError(f"Classifier {path!r} is not a file; make one with python -m "
+                            "dcgan_tf.evaluate train-classifier --data=... --out=PATH.keras.")
+        try:
+            model = keras.models.load_model(path, compile=False)
+            self.model = keras.Model(model.input, [model.get_layer("features").output,
+                                                   model.output])
+        except Exception as error:  # noqa: BLE001
+            raise UserError(f"{path!r} is not a dcgan_tf classifier ({type(error).__name__})."
+                            ) from None
+        info_path = path + ".json"
+        self.info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
+        self.input_shape = tuple(int(d) for d in model.input.shape[1:])
+        self.num_classes = int(model.output.shape[-1])
+        self.key = "classifier:" + file_hash(path)
+        self.name = self.key
+        self.path = path
+
+    def check_images(self, shape, what: str) -> None:
+        size, channels = tuple(shape[:2]), shape[2]
+        if size != self.input_shape[:2] or channels not in (self.input_shape[2], 3):
+            raise UserError(f"{what} are {shape[0]}x{shape[1]}x{shape[2]}; the classifier "
+                            f"{self.path!r} reads {self.input_shape[0]}x{self.input_shape[1]}x"
+                            f"{self.input_shape[2]}.")
+
+    def __call__(self, images_u8):
+        images = np.asarray(images_u8)
+        if images.shape[-1] != self.input_shape[-1]:  # RGB through a gray classifier
+            parts = [self(images[..., c:c + 1]) for c in range(images.shape[-1])]
+            return (np.concatenate([f for f, _ in parts], axis=1),
+                    np.stack([p for _, p in parts], axis=1))
+        feats, probs = [], []
+        for batch in _batches(images, self.batch_size, "classifier"):
+            f, p = self.model(tf.constant(batch, tf.float32) / 127.5 - 1.0, training=False)
+            feats.append(np.asarray(f))
+            probs.append(np.asarray(p))
+        return np.concatenate(feats).astype(np.float64), np.concatenate(probs)

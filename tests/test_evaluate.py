@@ -1,0 +1,191 @@
+"""Evaluation metrics against hand-computed cases, and the evaluate command end to end
+(classifier features offline; the InceptionV3 path with random weights saved to a file)."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_foundation import one_error_line, run_main
+
+from dcgan_tf.metrics import classifier as classifier_module
+from dcgan_tf.metrics.frechet import frechet_distance, frechet_distance_of
+from dcgan_tf.metrics.inception_score import inception_score
+from dcgan_tf.metrics.kid import kernel_inception_distance, polynomial_mmd2
+from dcgan_tf.metrics.modes import mode_coverage, stacked_modes
+from dcgan_tf.metrics.precision_recall import precision_recall
+
+
+def test_frechet_distance_closed_forms():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 6))
+    assert frechet_distance_of(x, x) == pytest.approx(0.0, abs=1e-8)
+    # Diagonal Gaussians: |mu1 - mu2|^2 + sum (a + b - 2 sqrt(a b)).
+    a, b = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    expected = 1 + 4 + np.sum(a + b - 2 * np.sqrt(a * b))
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected)
+    # Full covariances: Tr((S1 S2)^1/2) = sum of the square roots of S1 S2's eigenvalues.
+    m1, m2 = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    s1, s2 = m1 @ m1.T + np.eye(6), m2 @ m2.T + np.eye(6)
+    root_trace = np.sum(np.sqrt(np.linalg.eigvals(s1 @ s2).real))
+    reference = np.trace(s1) + np.trace(s2) - 2 * root_trace
+    assert frechet_distance(np.zeros(6), s1, np.zeros(6), s2) == pytest.approx(reference)
+
+
+def test_kid_unbiased_estimator_by_hand():
+    # d = 1, k(a, b) = (ab + 1)^3: k_xx off-diagonal 1, k_yy off-diagonal 1, k_xy mean
+    # (1 + 27 + 1 + 1) / 4 = 7.5 -> MMD^2 = 1 + 1 - 15 = -13.
+    assert polynomial_mmd2([[1.0], [0.0]], [[0.0], [2.0]]) == pytest.approx(-13.0)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(400, 4)), rng.normal(size=(400, 4))
+    same = kernel_inception_distance(x, y, subsets=20, subset_size=200)
+    shifted = kernel_inception_distance(x, y + 1.0, subsets=20, subset_size=200)
+    assert same["subset_size"] == 200 and abs(same["value"]) < 4 * same["std_error"] + 1e-3
+    assert shifted["value"] > 10 * shifted["std_error"] > 0
+
+
+def test_inception_score_extremes():
+    assert inception_score(np.full((100, 7), 1 / 7))["value"] == pytest.approx(1.0)
+    confident = np.tile(np.eye(7), (10, 1))  # every split holds each class once
+    assert inception_score(confident, splits=10)["value"] == pytest.approx(7.0, rel=1e-6)
+
+
+def test_precision_recall_of_a_set_with_itself_and_of_distant_sets():
+    x = np.random.default_rng(2).normal(size=(200, 8))
+    assert precision_recall(x, x) == {"precision": 1.0, "recall": 1.0, "k": 3}
+    far = precision_recall(x, x + 100.0)
+    assert far["precision"] == 0.0 and far["recall"] == 0.0
+
+
+def test_mode_counter_on_constructed_inputs():
+    out = mode_coverage([0, 0, 1, 2], num_modes=4)
+    assert out["covered"] == 3
+    q = np.array([0.5, 0.25, 0.25])
+    assert out["kl"] == pytest.approx(np.sum(q * np.log(q / 0.25)))
+    assert mode_coverage([3, 3], 4, reference=[0, 0, 0, 5])["kl"] == pytest.approx(0.0)
+    assert list(stacked_modes([[1, 2, 3], [9, 0, 9]])) == [123, 909]
+    with pytest.raises(ValueError, match="mode indices"):
+        mode_coverage([4], 4)
+
+
+def _images_npz(path, n, side=32, seed=0, labels=True):
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, 3, n)
+    images = np.zeros((n, side, side, 1), np.uint8)
+    for i, k in enumerate(classes):  # class = which third of the image is bright
+        images[i, :, k * side // 3:(k + 1) * side // 3] = 200 + rng.integers(0, 50)
+    images = np.clip(images + rng.integers(0, 30, images.shape), 0, 255).astype(np.uint8)
+    np.savez(path, images=images, **({"labels": classes} if labels else {}))
+    return images
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clf")
+    _images_npz(folder / "labelled.npz", 120)
+    path = str(folder / "clf.keras")
+    code, out, err = run_main("dcgan_tf.evaluate", "train-classifier",
+                              f"--data={folder / 'labelled.npz'}", f"--out={path}",
+                              "--epochs=3", "--resolution=32")
+    assert code == 0, err
+    return folder, path
+
+
+def test_train_classifier_writes_the_model_and_its_holdout_accuracy(trained_classifier):
+    folder, path = trained_classifier
+    info = json.load(open(path + ".json"))
+    assert os.path.isfile(path) and info["classes"] == 3 and info["images"] == 120
+    assert 0.0 <= info["holdout_accuracy"] <= 1.0
+    assert not [n for n in os.listdir(folder) if ".tmp" in n]
+
+
+def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_path):
+    folder, path = trained_classifier
+    fake = _images_npz(tmp_path / "fake.npz", 60, seed=5, labels=False)
+    os.makedirs(tmp_path / "fake")
+    for i, image in enumerate(fake):
+        Image.fromarray(image[..., 0]).save(tmp_path / "fake" / f"{i:03d}.png")
+    code, out, err = run_main("dcgan_tf.evaluate", f"--fake={tmp_path / 'fake'}",
+                              f"--data={folder / 'labelled.npz'}",
+                              "--metrics=fd,modes,pr,swd,ms_ssim",
+                              f"--features=classifier:{path}")
+    assert code == 0, err
+    report = json.loads(out.strip().splitlines()[-1])  # stdout holds only the JSON
+    m = report["metrics"]
+    assert report["generated_images"] == 60 and report["real_images"] == 120
+    assert m["fd"]["value"] >= 0 and m["modes"]["num_modes"] == 3
+    assert 0 <= m["pr"]["precision"] <= 1 and m["swd"]["mean"] > 0
+    assert report["features"]["classifier"].startswith("classifier:")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--metrics=fid,bogus"], "Unknown metric(s) bogus"),
+    (["--metrics=fd", "--num_samples=10"], "fd needs at least 50"),
+    (["--metrics=fd", "--fake=/nonexistent"], "Give exactly one of --model"),
+    (["--metrics=cond_acc"], "cond_acc needs a conditional model"),
+])
+def test_evaluate_bad_requests_are_one_line(trained_classifier, tmp_path, args, expected):
+    folder, path = trained_classifier
+    fake = _images_npz(tmp_path / "fake.npz", 60, labels=False)
+    os.makedirs(tmp_path / "fake")
+    for i, image in enumerate(fake[: (10 if "--num_samples=10" in args else 60)]):
+        Image.fromarray(image[..., 0]).save(tmp_path / "fake" / f"{i:03d}.png")
+    model = [a for a in args if a.startswith("--fake")]
+    extra = [a for a in args if not a.startswith("--fake")]
+    fake_args = [f"--fake={tmp_path / 'fake'}"] + (["--model=/x"] if model else [])
+    code, _, err = run_main("dcgan_tf.evaluate", *fake_args, f"--data={folder / 'labelled.npz'}",
+                            f"--features=classifier:{path}", *extra)
+    assert code == 2 and expected in one_error_line(err, "dcgan_tf.evaluate")
+
+
+def test_export_size_that_does_not_match_the_classifier_is_one_line(trained_classifier,
+                                                                    tmp_path):
+    from dcgan_tf.export import export_generator
+    from dcgan_tf.models import build_models
+
+    folder, path = trained_classifier
+    pair = build_models("dcgan64", resolution=64, channels=1, ngf=4, ndf=4)
+    export_generator(pair.generator, 100, str(tmp_path / "export"))
+    code, _, err = run_main("dcgan_tf.evaluate", f"--model={tmp_path / 'export'}",
+                            f"--data={folder / 'labelled.npz'}", "--metrics=fd",
+                            f"--features=classifier:{path}", "--num_samples=50")
+    assert code == 2 and "reads 32x32x1" in one_error_line(err, "dcgan_tf.evaluate")
+
+
+def test_inception_metrics_from_a_weights_file_and_offline_without_one(tmp_path, monkeypatch):
+    import keras
+
+    weights = str(tmp_path / "inception.weights.h5")
+    keras.applications.InceptionV3(include_top=True, weights=None).save_weights(weights)
+    monkeypatch.setenv("DCGAN_TF_CACHE", str(tmp_path / "cache"))
+    real = tmp_path / "real.npz"
+    _images_npz(real, 50, side=32, labels=False)
+    fake = tmp_path / "fake"
+    os.makedirs(fake)
+    for i, image in enumerate(_images_npz(tmp_path / "f.npz", 50, seed=3, labels=False)):
+        Image.fromarray(image[..., 0]).save(fake / f"{i:03d}.png")
+    args = ["dcgan_tf.evaluate", f"--fake={fake}", f"--data={real}", "--metrics=fid,kid"]
+    code, out, err = run_main(*args, f"--inception_weights={weights}")
+    assert code == 0, err
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["metrics"]["fid"] > 0 and "std_error" in report["metrics"]["kid"]
+    assert report["features"]["inception"].startswith("inception_v3:")
+    assert len(os.listdir(tmp_path / "cache" / "features")) == 1  # real features cached
+    # No weights file, an empty Keras cache, no internet: one sentence, exit 2.
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("dcgan_tf.data.tfds_source.can_reach", lambda *a, **k: False)
+    code, _, err = run_main(*args)
+    line = one_error_line(err, "dcgan_tf.evaluate")
+    assert code == 2 and "--inception_weights=PATH" in line
+
+
+def test_digits_classifier_is_trained_on_first_use_and_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_TF_CACHE", str(tmp_path))
+    monkeypatch.setattr(classifier_module, "DIGITS_EPOCHS", 1)
+    path = classifier_module.digits_classifier_path(16)
+    stamp = os.path.getmtime(path)
+    assert json.load(open(path + ".json"))["classes"] == 10
+    assert classifier_module.digits_classifier_path(16) == path
+    assert os.path.getmtime(path) == stamp  # not trained again
