@@ -338,20 +338,42 @@ def _folder_image_shape(folder: str) -> tuple[int, int]:
     return width, channels
 
 
-def _feature_options(f, data: str, size: int):
-    """(--features kind, classifier path) from the flags and the data."""
-    choice = f.features or ("classifier" if data == "digits" else "inception")
+def _feature_options(features: str, data: str, size: int):
+    """(--features kind, classifier path) from the flag and the data."""
+    choice = features or ("classifier" if data == "digits" else "inception")
     classifier = ""
     if choice.startswith("classifier:"):
         choice, classifier = "classifier", choice.split(":", 1)[1]
     elif choice not in ("inception", "classifier"):
         raise UserError(f"--features must be inception, classifier or classifier:PATH, got "
-                        f"{f.features!r}.")
+                        f"{features!r}.")
     if not classifier and data == "digits":
         from dcgan_tf.metrics.classifier import digits_classifier_path
 
         classifier = digits_classifier_path(size)
     return choice, classifier
+
+
+def feature_extractor(features: str, data: str, size: int, inception_weights: str = "",
+                      required: bool = True):
+    """The extractor a --features value names (default: the digits classifier for
+    --data=digits, else InceptionV3). With required=False, None instead of an error when
+    the default's weights are not at hand (or --features=none)."""
+    from dcgan_tf.metrics.features import ClassifierFeatures, InceptionFeatures
+
+    if features == "none":
+        return None
+    try:
+        choice, classifier = _feature_options(features, data, size)
+        if choice == "classifier":
+            if not classifier:
+                raise UserError("--features=classifier needs a path: classifier:PATH.")
+            return ClassifierFeatures(classifier)
+        return InceptionFeatures(inception_weights)
+    except UserError:
+        if required:
+            raise
+        return None
 
 
 def evaluate(f) -> list[str]:
@@ -378,7 +400,7 @@ def evaluate(f) -> list[str]:
         fake = load_images(f.fake, size, channels, limit=f.num_samples, seed=f.seed)
     real = load_images(f.data, size, channels, limit=f.num_real or 1_000_000, seed=f.seed,
                        tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
-    choice, classifier = (_feature_options(f, f.data, size)
+    choice, classifier = (_feature_options(f.features, f.data, size)
                           if any(METRICS[n].extractor in ("classifier", "features") for n in names)
                           else ("inception", ""))
     ev = Evaluation(real, fake, features=choice, inception_weights=f.inception_weights,

@@ -187,6 +187,11 @@ def _define(kind: str, name: str, default, help_text: str) -> None:
         getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
 
 
+def _define_inception_weights() -> None:
+    _define("string", "inception_weights", "", "InceptionV3 weights file (Keras' "
+            "inception_v3_weights_tf_dim_ordering_tf_kernels.h5) for offline machines.")
+
+
 def define_export_flags():
     """Flags of `python -m dcgan_tf.export`; returns the FlagValues holding them."""
     _define("string", "workdir", "", "Training run to export.")
@@ -344,6 +349,10 @@ def define_nearest_flags():
     _define("integer", "num", 1000, "Generated images to compare.")
     _define("float", "holdout_fraction", 0.1, "Share of the data held out as the reference.")
     _define("integer", "seed", 0, "Seed of the samples and of the split.")
+    _define("string", "features", "", "Evaluation features for a second report: "
+            "classifier:PATH, inception or none; default the digits classifier for "
+            "--data=digits, else InceptionV3 when its weights are at hand.")
+    _define_inception_weights()
     _define("string", "tfds_split", "train", "Split of a tfds dataset.")
     _define("string", "tfds_data_dir", "", "Folder where tfds finds prepared datasets.")
     return flags.FLAGS
@@ -363,8 +372,7 @@ def define_evaluate_flags():
     _define("string", "features", "", "Features of pr (and the classifier of fd, cond_acc, "
             "modes): inception, classifier or classifier:PATH; default classifier for "
             "--data=digits, else inception.")
-    _define("string", "inception_weights", "", "InceptionV3 weights file (Keras' "
-            "inception_v3_weights_tf_dim_ordering_tf_kernels.h5) for offline machines.")
+    _define_inception_weights()
     _define("integer", "seed", 0, "Seed of the samples and subsets.")
     _define("boolean", "write", False, "Also append the result to WORKDIR/evaluation.jsonl.")
     _define("string", "out", "", "train-classifier: the classifier file to write (.keras).")

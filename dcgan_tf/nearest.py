@@ -9,7 +9,9 @@ reports the median of those distances next to the median nearest distance of the
 real images to the same training part: samples much closer to the training images than
 unseen real images are ("ratio" well below 1) are copies. Writes `nearest.png` (pairs of a
 sample and its nearest training image, closest pairs first) and `nearest.json`.
-Distances in the evaluation features arrive with the evaluation command.
+The same is reported in the evaluation features (`--features`, as in dcgan_tf.evaluate:
+the digits classifier for --data=digits, else InceptionV3 when its weights are at hand,
+`classifier:PATH` or `none`), where "close" means alike in content rather than in pixels.
 """
 
 from __future__ import annotations
@@ -79,18 +81,44 @@ def run(f) -> list[str]:
               if gen.num_classes else None)
     samples = gen.images(z, labels).astype(np.float32) / 127.5 - 1.0
     report = memorisation_report(samples, train, holdout)
+    in_features = _feature_report(f, size, samples, train, holdout)
     closest = np.argsort(report["distances"])[:32]
     pairs = np.stack([x for i in closest for x in (samples[i], train[report["nearest"][i]])])
     tile = make_tile(pairs, rows=len(closest) // 4 or 1, cols=8)
     summary = {k: v for k, v in report.items() if k not in ("distances", "nearest")}
     summary.update(model=f.model, data=f.data, seed=f.seed, distance="RMS pixel, [-1, 1]")
+    if in_features is not None:
+        summary["features"] = in_features
     written = write_outputs({"nearest.png": encode_png(tile),
                              "nearest.json": (json.dumps(summary, indent=2) + "\n").encode()},
                             f.out)
     line = (f"median nearest-training distance: samples {summary['median_sample_to_train']:.4f},"
             f" held-out reals {summary['median_holdout_to_train']:.4f} (ratio "
             f"{summary['ratio']:.2f}; well below 1 means copies)")
+    if in_features is not None:
+        line += (f"; in {in_features['extractor']}: ratio {in_features['ratio']:.2f}")
+    else:
+        line += "; no evaluation features (--features=classifier:PATH or --inception_weights)"
     return [line] + [f"Wrote {path}." for path in written]
+
+
+def _feature_report(f, size, samples, train, holdout) -> dict | None:
+    """The memorisation report in the evaluation features, or None when none are at hand."""
+    from dcgan_tf.evaluate import feature_extractor
+
+    extractor = feature_extractor(f.features, f.data, size, f.inception_weights,
+                                  required=bool(f.features))
+    if extractor is None:
+        return None
+
+    def feats(images):
+        u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        return extractor(u8)[0]
+
+    report = memorisation_report(feats(samples), feats(train), feats(holdout))
+    out = {k: v for k, v in report.items() if k not in ("distances", "nearest")}
+    out["extractor"] = extractor.name
+    return out
 
 
 def main(argv=None):

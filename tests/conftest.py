@@ -17,6 +17,23 @@ def _fresh_keras_state():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """dcgan_tf's cache (classifiers, real-data features) in a folder of this test session,
+    and a short-trained digits classifier (2 epochs) for the tests that need one."""
+    from dcgan_tf.metrics import classifier
+
+    saved = os.environ.get("DCGAN_TF_CACHE"), classifier.DIGITS_EPOCHS
+    os.environ["DCGAN_TF_CACHE"] = str(tmp_path_factory.mktemp("dcgan_tf_cache"))
+    classifier.DIGITS_EPOCHS = 2
+    yield
+    classifier.DIGITS_EPOCHS = saved[1]
+    if saved[0] is None:
+        os.environ.pop("DCGAN_TF_CACHE", None)
+    else:
+        os.environ["DCGAN_TF_CACHE"] = saved[0]
+
+
 # Small widths so that every architecture trains a step in well under a second.
 SMALL = {
     "dcgan64": dict(resolution=32, channels=1, ngf=8, ndf=8),

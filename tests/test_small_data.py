@@ -208,6 +208,9 @@ def test_nearest_command_writes_the_pairs_and_the_numbers(tmp_path):
     assert summary["train"] + summary["holdout"] == 1797 and summary["samples"] == 64
     assert summary["median_sample_to_train"] > 0 and summary["ratio"] > 1  # an untrained G
     assert (tmp_path / "near" / "nearest.png").stat().st_size > 1000
+    # the same report in the evaluation features (the cached digits classifier)
+    assert summary["features"]["extractor"].startswith("classifier:")
+    assert summary["features"]["ratio"] > 0 and "in classifier:" in out
     code, _, err = run_main("dcgan_tf.nearest", f"--model={export}", "--data=digits",
                             f"--out={tmp_path / 'x'}", "--holdout_fraction=1.5")
     assert code == 2 and "--holdout_fraction" in err

@@ -7,11 +7,14 @@ Sets: `lfw100` (scikit-image's LFW subset: its 100 face images, 25x25 gray -> 32
 `digits100`, `digits200`, `digits500` (seeded subsets of scikit-learn's 1,797 digits,
 unconditional). Each run: dcgan64 at 32x32x1, ngf = ndf = 32, BCE, batch 32, `--steps`
 generator updates. Reported per set, setting and seed:
-- SWD x 1e3 (mean over pyramid levels; the evaluation issue's classifier distance replaces
-  it when it lands) of samples of the exported generator against the FULL real set (all
-  1,797 digits, or the 100 faces);
+- digits: the Fréchet distance in the digits classifier's features (dcgan_tf.evaluate's
+  `fd`; the classifier is trained on the 1,797 digits on first use and cached) of 896
+  samples of the exported generator against ALL 1,797 digits;
+- SWD x 1e3 (mean over pyramid levels) of 896 samples against as many images of the full
+  real set (all 1,797 digits, or the 100 faces; the only measure for the unlabelled faces);
 - memorisation ratio (dcgan_tf.nearest): median nearest-training distance of samples over
-  that of real images outside the training subset (digits only; the 100 faces are all used);
+  that of real images outside the training subset, in pixels and in the classifier's
+  features (digits only; the 100 faces are all used for training);
 - the D(x) - D(G(z)) gap in the first and last quarter of training (metrics.jsonl).
 Writes the table and a JSON file (`--out`, default bench_small_data.json).
 """
@@ -32,6 +35,9 @@ from dcgan_tf import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.data.digits import load_digits  # noqa: E402
 from dcgan_tf.generate import LoadedGenerator  # noqa: E402
+from dcgan_tf.metrics.classifier import digits_classifier_path  # noqa: E402
+from dcgan_tf.metrics.features import ClassifierFeatures  # noqa: E402
+from dcgan_tf.metrics.frechet import frechet_distance_of  # noqa: E402
 from dcgan_tf.metrics.swd import swd  # noqa: E402
 from dcgan_tf.nearest import memorisation_report  # noqa: E402
 
@@ -85,15 +91,23 @@ def run_one(folder, train_u8, steps, seed, setting):
     return result, time.perf_counter() - start
 
 
-def evaluate(workdir, real_full, train, holdout, seed):
+def evaluate(workdir, real_full, train, holdout, seed, digits):
     gen = LoadedGenerator(workdir)
     n = min(len(real_full), 896)
-    fake = gen.images(gen.z_for_seeds(range(seed, seed + n))).astype(np.float32) / 127.5 - 1
+    fake_u8 = gen.images(gen.z_for_seeds(range(seed, seed + n)))
+    fake = fake_u8.astype(np.float32) / 127.5 - 1
     real = real_full[np.random.default_rng(seed).permutation(len(real_full))[:n]]
     scores = {"swd": swd(fake, real, seed=seed)["mean"]}
+    if digits:  # the evaluation command's Fréchet distance in the digits classifier's features
+        extractor = ClassifierFeatures(digits_classifier_path(32))
+        real_features = extractor(_u8(real_full))[0]
+        scores["fd"] = frechet_distance_of(real_features, extractor(fake_u8)[0])
     if holdout is not None:
         train_f = train.astype(np.float32) / 127.5 - 1.0
         scores["memorisation_ratio"] = memorisation_report(fake, train_f, holdout)["ratio"]
+        if digits:
+            feats = [extractor(_u8(x))[0] for x in (fake, train_f, holdout)]
+            scores["memorisation_ratio_features"] = memorisation_report(*feats)["ratio"]
     rows = [json.loads(line) for line in open(os.path.join(workdir, "metrics.jsonl"))]
     gaps = [r["d_real"] - r["d_fake"] for r in rows]
     q = max(1, len(gaps) // 4)
@@ -123,22 +137,25 @@ def main():
                 with tempfile.TemporaryDirectory() as folder:
                     _, seconds = run_one(folder, train, args.steps, seed, setting)
                     scores = evaluate(os.path.join(folder, "run"), real_full, train, holdout,
-                                      seed)
+                                      seed, digits=name.startswith("digits"))
                 row = dict(set=name, images=len(train), setting=setting, seed=seed,
                            seconds=round(seconds, 1), **scores)
                 results.append(row)
                 print(json.dumps(row), flush=True)
-    print(f"\n{'set':<11}{'setting':<13}{'SWD (seeds)':<22}{'mean':>7}{'memo':>7}"
-          f"{'gap 1st/4':>11}{'gap last/4':>11}")
+    print(f"\n{'set':<11}{'setting':<13}{'FD (seeds)':<18}{'FD':>8}  {'SWD (seeds)':<14}"
+          f"{'SWD':>7}{'memo px':>8}{'memo ft':>8}{'gap 1st/4':>10}{'gap last/4':>11}")
     for name in args.sets.split(","):
         for setting in settings:
             rows = [r for r in results if r["set"] == name and r["setting"] == setting]
-            swds = [r["swd"] for r in rows]
-            memo = [r.get("memorisation_ratio", float("nan")) for r in rows]
-            print(f"{name:<11}{setting:<13}"
-                  f"{', '.join(f'{v:.2f}' for v in swds):<22}{np.mean(swds):7.2f}"
-                  f"{np.mean(memo):7.2f}{np.mean([r['gap_first_quarter'] for r in rows]):11.3f}"
-                  f"{np.mean([r['gap_last_quarter'] for r in rows]):11.3f}")
+            col = {k: [r.get(k, float("nan")) for r in rows] for k in
+                   ("fd", "swd", "memorisation_ratio", "memorisation_ratio_features",
+                    "gap_first_quarter", "gap_last_quarter")}
+            print(f"{name:<11}{setting:<13}{', '.join(f'{v:.3f}' for v in col['fd']):<18}"
+                  f"{np.mean(col['fd']):8.3f}  {', '.join(f'{v:.2f}' for v in col['swd']):<14}"
+                  f"{np.mean(col['swd']):7.2f}{np.mean(col['memorisation_ratio']):8.2f}"
+                  f"{np.mean(col['memorisation_ratio_features']):8.2f}"
+                  f"{np.mean(col['gap_first_quarter']):10.3f}"
+                  f"{np.mean(col['gap_last_quarter']):11.3f}")
     with open(args.out, "w") as f:
         json.dump({"steps": args.steps, "seeds": seeds, "settings": settings,
                    "results": results}, f, indent=2)
