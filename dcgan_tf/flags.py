@@ -163,11 +163,16 @@ def _define_from_dataclass(cls, help_texts: dict, flag_names: dict | None = None
 
 
 def _values_from_flags(cls, fv, flag_names: dict | None = None) -> dict:
-    """Field values of `cls` read from parsed flags (integer lists parsed, UserError)."""
+    """Field values of `cls` read from parsed flags (integer lists parsed, UserError). A
+    flag the user did not set gives the field's default: another tool in the same process
+    may have defined a flag of that name with its own default (e.g. --model, an export)."""
     hints = typing.get_type_hints(cls)
     values = {}
     for field in dataclasses.fields(cls):
         name = (flag_names or {}).get(field.name, field.name)
+        if not fv[name].present and field.default is not dataclasses.MISSING:
+            values[field.name] = field.default
+            continue
         value = getattr(fv, name)
         kind, _ = _base_type(hints[field.name])
         if kind is tuple and value is not None:
@@ -282,7 +287,7 @@ def flagfile_text(config: Config) -> str:
 
 BUILD_HELP = {
     "source": "A folder of images (recursive), an .npz with 'images' (and 'labels', "
-              "'label_names'), or tfds:NAME.",
+              "'label_names'), tfds:NAME, or digits (scikit-learn's 8x8 digits, offline).",
     "out": "Folder to write the TFRecord shards and metadata.json into.",
     "sizes": "Output size in pixels (square); several, e.g. 4,8,16,32,64, write one "
              "subfolder per size.",
@@ -310,6 +315,11 @@ BUILD_HELP = {
     "num_shards": "Number of shards; 0: about 1,024 records each.",
     "workers": "Threads decoding and cropping; 0: one per core.",
     "overwrite": "Replace a different dataset already in --out.",
+    "stack_digits": "Stacked digits (Srivastava et al. 2017): write N images of three random "
+                    "labelled digits of --source in the R, G, B channels, labelled 100 d_R + "
+                    "10 d_G + d_B (1,000 modes); e.g. --source=tfds:mnist or digits, "
+                    "--channels=3; 0: off.",
+    "stack_seed": "Seed of the stacked digits' draws.",
 }
 BUILD_FLAG_NAMES = {"sizes": "size"}  # field -> flag, where the flag reads better
 
@@ -376,9 +386,10 @@ def define_evaluate_flags():
     _define("integer", "seed", 0, "Seed of the samples and subsets.")
     _define("boolean", "write", False, "Also append the result to WORKDIR/evaluation.jsonl.")
     _define("string", "out", "", "train-classifier: the classifier file to write (.keras).")
-    _define("integer", "epochs", 30, "train-classifier: training epochs.")
-    _define("integer", "resolution", 32, "train-classifier: image side the classifier reads.")
-    _define("integer", "channels", 1, "train-classifier: 1 or 3 channels.")
+    _define("integer", "classifier_epochs", 20, "train-classifier: training epochs.")
+    _define("integer", "classifier_resolution", 32, "train-classifier: image side the "
+            "classifier reads.")
+    _define("integer", "classifier_channels", 1, "train-classifier: 1 or 3 channels.")
     _define("string", "tfds_split", "train", "Split of a tfds dataset.")
     _define("string", "tfds_data_dir", "", "Folder where tfds finds prepared datasets.")
     return flags.FLAGS

@@ -17,7 +17,6 @@ the digits classifier for --data=digits, else InceptionV3 when its weights are a
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 
@@ -104,7 +103,7 @@ def run(f) -> list[str]:
 
 def _feature_report(f, size, samples, train, holdout) -> dict | None:
     """The memorisation report in the evaluation features, or None when none are at hand."""
-    from dcgan_tf.evaluate import feature_extractor
+    from dcgan_tf.metrics.evaluation import feature_extractor
 
     extractor = feature_extractor(f.features, f.data, size, f.inception_weights,
                                   required=bool(f.features))

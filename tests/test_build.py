@@ -504,3 +504,21 @@ print("ok")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=300, cwd=REPO)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_stacked_digits_put_one_labelled_digit_in_each_channel(tmp_path):
+    # three "digits": constant images of grey 0, 100 and 200, labelled 0, 1, 2
+    images = np.repeat(np.array([0, 100, 200], np.uint8)[:, None, None], 8, 1)
+    images = np.repeat(images, 8, 2)[..., None]
+    np.savez(tmp_path / "d.npz", images=images, labels=np.array([0, 1, 2]))
+    opts, meta = build(tmp_path, tmp_path / "d.npz", sizes=(8,), channels=3, stack_digits=40,
+                       format="png")
+    recs = records.read_records(opts.out)
+    assert meta["count"] == 40 and len(recs) == 40
+    for r in recs:
+        image = tf.io.decode_png(r["image_raw"]).numpy()
+        digits = [int(image[..., c].mean()) // 100 for c in range(3)]
+        assert r["label"] == digits[0] * 100 + digits[1] * 10 + digits[2]
+    assert len({r["label"] for r in recs}) > 10  # random combinations
+    with pytest.raises(UserError, match="--channels=3"):
+        build(tmp_path, tmp_path / "d.npz", name="x", channels=1, stack_digits=5)

@@ -88,7 +88,7 @@ def trained_classifier(tmp_path_factory):
     path = str(folder / "clf.keras")
     code, out, err = run_main("dcgan_tf.evaluate", "train-classifier",
                               f"--data={folder / 'labelled.npz'}", f"--out={path}",
-                              "--epochs=3", "--resolution=32")
+                              "--classifier_epochs=3", "--classifier_resolution=32")
     assert code == 0, err
     return folder, path
 

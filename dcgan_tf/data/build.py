@@ -59,6 +59,10 @@ class Result:
 
 def list_items(opts: BuildOptions):
     """-> (items, label_names or None, skipped [(key, reason, detail)])."""
+    if opts.stack_digits:
+        return _stacked_items(opts)
+    if opts.source == "digits":
+        return _digits_items()
     if opts.source.startswith("tfds:"):
         return _tfds_items(opts)
     if opts.source.endswith(".npz"):
@@ -108,6 +112,47 @@ def _npz_items(path: str):
     items = [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])
              for i in range(len(images))]
     return items, names, []
+
+
+def _digits_items():
+    from dcgan_tf.data.digits import load_digits
+
+    images, labels = load_digits(32)  # bicubic 8 -> 32, as the trainer's 'digits'
+    u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    items = [Item(f"digits#{i}", int(labels[i]), array=u8[i]) for i in range(len(u8))]
+    return items, [str(i) for i in range(10)], []
+
+
+def _stacked_items(opts: BuildOptions):
+    """`opts.stack_digits` images, each three random digits of the (labelled) source in
+    the R, G, B channels; label 100 d_R + 10 d_G + d_B."""
+    base = dataclasses.replace(opts, stack_digits=0)
+    items, _, _ = list_items(base)
+    arrays = [item for item in items if item.array is not None and item.label is not None]
+    if not arrays or len(arrays) < len(items):
+        raise UserError("--stack_digits needs labelled images in memory: --source=digits, "
+                        "tfds:mnist or an .npz with 'labels'.")
+    gray = []
+    for item in arrays:
+        image = item.array if item.array.ndim == 3 else item.array[..., None]
+        if image.shape[-1] == 3:
+            image = np.round(image.astype(np.float32) @ np.array([0.299, 0.587, 0.114])
+                             )[..., None].astype(np.uint8)
+        gray.append(image[..., 0])
+    if len({g.shape for g in gray}) != 1:
+        raise UserError("--stack_digits needs source images of one size.")
+    gray = np.stack(gray)
+    labels = np.array([item.label for item in arrays])
+    if labels.max() > 9:
+        raise UserError(f"--stack_digits needs digit labels 0-9; the source has {labels.max()}.")
+    pick = np.random.default_rng(opts.stack_seed).integers(0, len(gray),
+                                                           (opts.stack_digits, 3))
+    stacked = []
+    for i, (r, g, b) in enumerate(pick):
+        label = int(labels[r] * 100 + labels[g] * 10 + labels[b])
+        stacked.append(Item(f"stacked#{i}", label,
+                            array=np.stack([gray[r], gray[g], gray[b]], axis=-1)))
+    return stacked, [f"{m:03d}" for m in range(1000)], []
 
 
 def _tfds_items(opts: BuildOptions):

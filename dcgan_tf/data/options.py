@@ -40,14 +40,16 @@ class BuildOptions:
     num_shards: int = 0  # 0: about 1,024 records per shard
     workers: int = 0  # 0: one per CPU core
     overwrite: bool = False
+    stack_digits: int = 0
+    stack_seed: int = 0
 
     def validate(self) -> None:
         def need(ok, message):
             if not ok:
                 raise UserError(message)
 
-        need(self.source, "--source is empty: name a folder of images, an .npz file or "
-                          "tfds:NAME.")
+        need(self.source, "--source is empty: name a folder of images, an .npz file, "
+                          "tfds:NAME or digits.")
         need(self.out, "--out is empty: name the folder to write the TFRecords into.")
         need(len(self.sizes) > 0 and all(2 <= s <= 4096 for s in self.sizes),
              f"--size must be one or more sizes in [2, 4096], got {list(self.sizes)}.")
@@ -73,7 +75,11 @@ class BuildOptions:
                                                     f"got {self.on_no_face!r}.")
         need(self.num_shards >= 0, f"--num_shards must be >= 0, got {self.num_shards}.")
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}.")
-        if not self.source.startswith("tfds:"):
+        need(0 <= self.stack_digits <= 10_000_000, f"--stack_digits must be in [0, 1e7], got "
+                                                   f"{self.stack_digits}.")
+        need(not self.stack_digits or self.channels == 3,
+             "--stack_digits puts one digit in each of R, G, B: use --channels=3.")
+        if not self.source.startswith("tfds:") and self.source != "digits":
             src, out = os.path.abspath(self.source), os.path.abspath(self.out)
             need(out != src and not out.startswith(src + os.sep),
                  f"--out ({self.out}) must not be inside --source ({self.source}).")
@@ -83,6 +89,6 @@ class BuildOptions:
         ident = dataclasses.asdict(self)
         for key in ("out", "workers", "overwrite"):
             ident.pop(key)
-        if not self.source.startswith("tfds:"):
+        if not self.source.startswith("tfds:") and self.source != "digits":
             ident["source"] = os.path.abspath(self.source)
         return json.loads(json.dumps(ident))
