@@ -374,6 +374,69 @@ class SWDEvaluation(keras.callbacks.Callback):
                     tf.summary.scalar(f"eval/swd_{key}", value)
 
 
+class MetricEvaluation(keras.callbacks.Callback):
+    """Every `every` steps: the evaluation metrics `names` (dcgan_tf.metrics.evaluation) of
+    `num` samples of the sampling generator (EMA when kept; the same seeds each time)
+    against the real set held by `evaluation`; one JSON line in `jsonl_path` and every
+    number as a TensorBoard scalar `eval/NAME[_KEY]`. With `best`, each new best value of
+    that metric calls `save_best(step, metric, value)`; `best_value` carries the best so
+    far across a resume."""
+
+    def __init__(self, evaluation, names, every: int, num: int, jsonl_path: str, writer=None,
+                 labels=None, seed=0, best: str = "", save_best=None, best_value=None):
+        super().__init__()
+        self.evaluation = evaluation
+        self.names = list(names)
+        self.interval = Interval(every)
+        self.num = num
+        self.jsonl_path = jsonl_path
+        self.writer = writer
+        self.labels = labels  # class index per sample (conditional models)
+        self.seed = seed
+        self.best = best
+        self.save_best = save_best
+        self.best_value = best_value
+        self.last = None
+
+    def samples(self):
+        from dcgan_tf.metrics.evaluation import ImageSet
+
+        gan = self.model
+        z = gan.sample_latent(self.num, seed=self.seed)
+        labels = None if self.labels is None else gan.one_hot(self.labels)
+        out = []
+        for start in range(0, self.num, 256):
+            batch = gan.sample_images(z[start:start + 256],
+                                      None if labels is None else labels[start:start + 256])
+            out.append(np.clip(np.round((batch.numpy() + 1.0) * 127.5), 0, 255))
+        return ImageSet(np.concatenate(out).astype(np.uint8), self.labels)
+
+    def on_train_batch_end(self, batch, logs=None):
+        from dcgan_tf.metrics.evaluation import METRICS, flat_numbers
+
+        step = _step(self.model)
+        if not self.interval.due(step):
+            return
+        report = self.evaluation.run(self.names, fake=self.samples())
+        self.last = report["metrics"]
+        record = {"step": step, "images_seen": int(self.model.images_seen.numpy()),
+                  "time": round(time.time(), 3), **report["metrics"]}
+        append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                for key, value in flat_numbers(report["metrics"]).items():
+                    tf.summary.scalar(f"eval/{key}", value)
+        if self.best and self.save_best is not None:
+            spec = METRICS[self.best]
+            value = spec.score(report["metrics"][self.best])
+            better = (self.best_value is None or
+                      (value > self.best_value if spec.higher_is_better
+                       else value < self.best_value))
+            if better and math.isfinite(value):
+                self.best_value = value
+                self.save_best(step, self.best, value)
+
+
 class HealthCheck(keras.callbacks.Callback):
     """Watches every metric of every step, not only a key named `loss`, and the state.
 

@@ -11,12 +11,15 @@ complete checkpoint.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.errors import UserError
+from dcgan_tf.io_utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,24 @@ class RunCheckpoint:
             log.warning("Not saving a checkpoint at step %d: it holds non-finite values.", step)
             return None
         return self.manager.save(checkpoint_number=step)
+
+    def write_best(self, folder: str, step: int, info: dict) -> str | None:
+        """Writes the state to FOLDER/ckpt-STEP outside the manager's rotation, then
+        FOLDER/best.json (atomically) naming it, then removes the previous best's files:
+        at every moment best.json names a complete checkpoint."""
+        if not all_finite(self.items):
+            return None
+        os.makedirs(folder, exist_ok=True)
+        name = f"ckpt-{step}"
+        checkpoint = tf.train.Checkpoint(**self.items)
+        checkpoint.save_counter  # created, so the file reads like a manager's checkpoint
+        checkpoint.write(os.path.join(folder, name))
+        atomic_write_text(os.path.join(folder, "best.json"),
+                          json.dumps(dict(info, step=step, checkpoint=name), indent=2) + "\n")
+        for entry in os.listdir(folder):
+            if entry.startswith("ckpt-") and not entry.startswith(name + "."):
+                os.remove(os.path.join(folder, entry))
+        return os.path.join(folder, name)
 
     def restore_latest(self) -> str | None:
         """Restores the newest readable checkpoint; returns its path or None if none exist.

@@ -114,6 +114,12 @@ class Config:
     progress: str = "run"
     swd_every: int = 0
     swd_images: int = 512
+    eval_every: int = 0
+    eval_metrics: str = ""
+    eval_images: int = 1000
+    eval_best: str = ""
+    features: str = ""
+    inception_weights: str = ""
     # health
     on_divergence: str = "stop"
     max_retries: int = 3
@@ -143,7 +149,7 @@ class Config:
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
         for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start",
-                     "swd_every"):
+                     "swd_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
         lengths = [n for n in ("train_steps", "epochs", "total_kimg") if getattr(self, n) > 0]
@@ -170,6 +176,8 @@ class Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name} must be in [0, 1), got {value}.")
+        if self.eval_every and not 10 <= self.eval_images <= 100_000:
+            raise UserError(f"--eval_images must be in [10, 100000], got {self.eval_images}.")
         if self.swd_every and not 16 <= self.swd_images <= 16384:
             raise UserError(f"--swd_images must be in [16, 16384], got {self.swd_images}.")
         if not (0.0 <= self.ema_decay < 1.0):

@@ -31,8 +31,8 @@ import json
 import os
 
 from dcgan_tf.errors import UserError
-from dcgan_tf.metrics.evaluation import (METRICS, Evaluation, feature_options, generated_images,
-                                         load_images, parse_metrics)
+from dcgan_tf.metrics.evaluation import (Evaluation, feature_options, generated_images,
+                                         load_images, needs_classifier, parse_metrics)
 
 
 def _folder_image_shape(folder: str) -> tuple[int, int]:
@@ -81,8 +81,7 @@ def evaluate(f) -> list[str]:
         fake = load_images(f.fake, size, channels, limit=f.num_samples, seed=f.seed)
     real = load_images(f.data, size, channels, limit=f.num_real or 1_000_000, seed=f.seed,
                        tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
-    choice, classifier = (feature_options(f.features, f.data, size)
-                          if any(METRICS[n].extractor in ("classifier", "features") for n in names)
+    choice, classifier = (feature_options(f.features, f.data, size) if needs_classifier(names)
                           else ("inception", ""))
     ev = Evaluation(real, fake, features=choice, inception_weights=f.inception_weights,
                     classifier=classifier, seed=f.seed, num_classes=num_classes)

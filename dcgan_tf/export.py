@@ -126,9 +126,11 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     return path
 
 
-def export_workdir(workdir: str, out: str | None = None, step: int | None = None) -> str:
-    """Exports the generator of a training run from its checkpoint (`step` or the newest);
-    the EMA generator when the run kept one (export.json says which).
+def export_workdir(workdir: str, out: str | None = None, step: int | None = None,
+                   best: bool = False) -> str:
+    """Exports the generator of a training run from its checkpoint (`step`, the newest, or
+    with `best` the one --eval_best kept); the EMA generator when the run kept one
+    (export.json says which).
 
     Raises UserError when the workdir has no run, no checkpoint, or not that step.
     """
@@ -137,9 +139,13 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
     out = out or wd.export
     ensure_parent_writable(out, "--out")
     keras.mixed_precision.set_global_policy("float32")  # exports compute in float32
-    generator, discriminator, step, kind = wd.restore_networks(step)
+    if best and step is not None:
+        raise UserError("Give --step or --best, not both.")
+    generator, discriminator, step, kind = wd.restore_networks(step, best=best)
     info = export_info(config, step, wd.class_names())
     info["weights"] = kind
+    if best:
+        info["best"] = wd.best_info()
     try:
         return export_generator(generator, config.latent_dim, out, latent=config.latent,
                                 discriminator=discriminator, extra_info=info)
@@ -159,12 +165,13 @@ def export_info(config, step: int, class_names=None) -> dict:
 def _export_command(flag_values):
     if not flag_values.workdir:
         raise UserError("--workdir is required.")
-    path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step)
+    path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step,
+                          best=flag_values.best)
     return [f"Exported the generator to {path}."]
 
 
 def main(argv=None):
-    """python -m dcgan_tf.export --workdir=DIR [--out=PATH] [--step=N]"""
+    """python -m dcgan_tf.export --workdir=DIR [--out=PATH] [--step=N | --best]"""
     from dcgan_tf.cli import run_command
     from dcgan_tf.flags import define_export_flags
 

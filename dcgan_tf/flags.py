@@ -92,6 +92,18 @@ HELP = {
     "swd_every": "Every N steps, the sliced Wasserstein distance of generated vs real images "
                  "(per pyramid level) to TensorBoard and evaluation.jsonl; 0: off.",
     "swd_images": "Images per set of that SWD (real ones: a fixed batch of the data).",
+    "eval_every": "Every N steps, --eval_metrics of --eval_images samples (EMA generator when "
+                  "kept) against the data, to TensorBoard (eval/*) and evaluation.jsonl; 0: off.",
+    "eval_metrics": "Metrics of --eval_every (as python -m dcgan_tf.evaluate --metrics); "
+                    "default swd.",
+    "eval_images": "Generated images per evaluation (fixed seeds), and at most as many real "
+                   "ones.",
+    "eval_best": "Keep the checkpoint with the best value of this metric (one of "
+                 "--eval_metrics) in WORKDIR/best; export it with python -m dcgan_tf.export "
+                 "--best.",
+    "features": "Features of pr and the classifier of fd/cond_acc/modes during training "
+                "(as dcgan_tf.evaluate --features).",
+    "inception_weights": "InceptionV3 weights file for fid/kid/is on offline machines.",
     "explode_factor": "Divergence when a loss or gradient norm exceeds this many times its "
                       "running median (at least 1.0); 0: off.",
     "d_steps": "Discriminator updates per generator update (each on its own real batch).",
@@ -202,6 +214,7 @@ def define_export_flags():
     _define("string", "workdir", "", "Training run to export.")
     _define("string", "out", "", "Export folder; default WORKDIR/export.")
     _define("integer", "step", None, "Checkpoint step to export; default the newest.")
+    _define("boolean", "best", False, "Export the checkpoint that --eval_best kept (WORKDIR/best).")
     return flags.FLAGS
 
 

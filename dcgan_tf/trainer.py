@@ -152,6 +152,24 @@ def _check_workdir(config: Config, wd: Workdir) -> Config | None:
     return previous
 
 
+def _training_evaluation(config: Config, source):
+    """(metric names, Evaluation over up to --eval_images real images) for --eval_every,
+    with every extractor loaded and the real features computed; None when off."""
+    if not config.eval_every:
+        return None
+    from dcgan_tf.metrics.evaluation import (Evaluation, feature_options, images_of_source,
+                                             needs_classifier, training_metrics)
+
+    names = training_metrics(config)
+    real = images_of_source(source, limit=config.eval_images, seed=config.seed)
+    choice, classifier = (feature_options(config.features, config.data, config.resolution)
+                          if needs_classifier(names) else ("inception", ""))
+    ev = Evaluation(real, features=choice, inception_weights=config.inception_weights,
+                    classifier=classifier, seed=config.seed, num_classes=config.num_classes)
+    ev.prepare(names, num_fake=config.eval_images)
+    return names, ev
+
+
 def run(config: Config, *, out=None) -> RunResult:
     """Trains (or resumes) the run `config` describes. Raises UserError for bad input and
     DivergenceError when training diverged and was stopped."""
@@ -187,6 +205,7 @@ def run(config: Config, *, out=None) -> RunResult:
         if config.swd_every and config.swd_images > source.num_examples:
             raise UserError(f"--swd_images ({config.swd_images}) is larger than the dataset "
                             f"({source.num_examples} images); lower it.")
+        evaluation = _training_evaluation(config, source)  # fails now if offline, etc.
     except BaseException:
         if created and os.path.isdir(wd.path) and not os.listdir(wd.path):
             os.rmdir(wd.path)  # bad data or flags: leave no empty workdir behind
@@ -254,6 +273,18 @@ def run(config: Config, *, out=None) -> RunResult:
         callbacks.append(cb.SWDEvaluation(next(iter(real_swd)).numpy(), config.swd_every,
                                           wd.file("evaluation.jsonl"), writer, swd_labels,
                                           seed=config.seed + FIXED_NOISE_SEED_OFFSET))
+    if evaluation is not None:
+        names, ev = evaluation
+        best = wd.best_info()
+        callbacks.append(cb.MetricEvaluation(
+            ev, names, config.eval_every, config.eval_images, wd.file("evaluation.jsonl"),
+            writer, labels=(np.arange(config.eval_images) % config.num_classes
+                            if config.num_classes else None),
+            seed=config.seed + FIXED_NOISE_SEED_OFFSET, best=config.eval_best,
+            save_best=lambda step_, metric, value: ckpt.write_best(
+                wd.best, step_, {"metric": metric, "value": value}),
+            best_value=(best["value"] if best and best.get("metric") == config.eval_best
+                        else None)))
     progress = None
     if config.progress == "run":
         progress = cb.RunProgress(total, out=out)

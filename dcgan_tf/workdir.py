@@ -15,7 +15,8 @@ Layout:
     samples/step_XXXXXXXX.png    fixed-noise tiles; samples/real_batch.png
     tensorboard/                 event files
     metrics.jsonl                single-step metrics every --log_every steps
-    evaluation.jsonl             SWD during training (--swd_every)
+    evaluation.jsonl             SWD (--swd_every) and metrics (--eval_every) during training
+    best/                        the checkpoint with the best --eval_best value, best.json
     export/                      SavedModel of the generator
 """
 
@@ -67,6 +68,19 @@ class Workdir:
     @property
     def export(self) -> str:
         return self.file("export")
+
+    @property
+    def best(self) -> str:
+        return self.file("best")
+
+    def best_info(self) -> dict | None:
+        """{"step", "metric", "value", "checkpoint"} of the kept best checkpoint, or None."""
+        try:
+            with open(os.path.join(self.best, "best.json")) as f:
+                info = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) and "checkpoint" in info else None
 
     def has_run(self) -> bool:
         return os.path.isfile(self.config_path)
@@ -120,20 +134,28 @@ class Workdir:
         otherwise; callers that export set float32 first)."""
         return build_networks(config or self.config())
 
-    def restore_networks(self, step: int | None = None, prefer_ema: bool = True):
+    def restore_networks(self, step: int | None = None, prefer_ema: bool = True,
+                         best: bool = False):
         """(generator, discriminator, step, "ema" | "raw") from checkpoint `step` (default:
-        the newest). With `prefer_ema`, the generator is the run's EMA copy when the
-        checkpoint holds one."""
+        the newest), or with `best` from the best checkpoint of --eval_best. With
+        `prefer_ema`, the generator is the run's EMA copy when the checkpoint holds one."""
         config = self.config()
-        steps = self.checkpoint_steps()
-        if not steps:
-            raise UserError(f"{self.path!r} has no checkpoint yet.")
-        if step is None:
-            step = max(steps)
-        if step not in steps:
-            raise UserError(f"{self.path!r} has no checkpoint of step {step}; it has "
-                            f"{sorted(steps)}.")
-        path = steps[step]
+        if best:
+            info = self.best_info()
+            if info is None:
+                raise UserError(f"{self.path!r} has no best checkpoint; train with "
+                                "--eval_every and --eval_best to keep one.")
+            step, path = int(info["step"]), os.path.join(self.best, info["checkpoint"])
+        else:
+            steps = self.checkpoint_steps()
+            if not steps:
+                raise UserError(f"{self.path!r} has no checkpoint yet.")
+            if step is None:
+                step = max(steps)
+            if step not in steps:
+                raise UserError(f"{self.path!r} has no checkpoint of step {step}; it has "
+                                f"{sorted(steps)}.")
+            path = steps[step]
         pair = self.networks(config)
         try:
             saved = {name for name, _ in tf.train.list_variables(path)}

@@ -189,3 +189,51 @@ def test_digits_classifier_is_trained_on_first_use_and_cached(tmp_path, monkeypa
     assert json.load(open(path + ".json"))["classes"] == 10
     assert classifier_module.digits_classifier_path(16) == path
     assert os.path.getmtime(path) == stamp  # not trained again
+
+
+def test_metrics_during_training_keep_the_best_checkpoint_and_export_it(tmp_path):
+    from dcgan_tf import trainer
+    from dcgan_tf.config import Config
+
+    base = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
+                latent_dim=16, batch_size=16, sample_grid=4, log_every=1, seed=3,
+                progress="none", checkpoint_every=100, export=False, eval_every=3,
+                eval_metrics="fd,swd", eval_images=64, eval_best="fd")
+    workdir = tmp_path / "run"
+    trainer.run(Config(workdir=str(workdir), train_steps=6, **base))
+    rows = [json.loads(line) for line in open(workdir / "evaluation.jsonl")]
+    assert [r["step"] for r in rows] == [3, 6]
+    assert all(r["fd"]["value"] > 0 and r["swd"]["mean"] > 0 for r in rows)
+    best = json.load(open(workdir / "best" / "best.json"))
+    values = [r["fd"]["value"] for r in rows]
+    assert best["metric"] == "fd" and best["value"] == pytest.approx(min(values))
+    assert best["step"] == rows[values.index(min(values))]["step"]
+    assert [n for n in os.listdir(workdir / "best") if n.startswith("ckpt-")]  # one checkpoint
+    assert {n.split(".")[0] for n in os.listdir(workdir / "best") if n.startswith("ckpt-")} == {
+        f"ckpt-{best['step']}"}
+    code, out, err = run_main("dcgan_tf.export", f"--workdir={workdir}", "--best",
+                              f"--out={tmp_path / 'best_export'}")
+    assert code == 0, err
+    info = json.load(open(tmp_path / "best_export" / "export.json"))
+    assert info["step"] == best["step"] and info["best"]["metric"] == "fd"
+    # a resumed run ranks new evaluations against the kept best, not from scratch
+    trainer.run(Config(workdir=str(workdir), train_steps=9, **base))
+    rows = [json.loads(line) for line in open(workdir / "evaluation.jsonl")]
+    after = json.load(open(workdir / "best" / "best.json"))
+    assert after["value"] == pytest.approx(min(r["fd"]["value"] for r in rows))
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--eval_metrics=fd,nope"], "Unknown metric(s) nope"),
+    (["--eval_metrics=fd,pr", "--eval_best=pr"], "no single number"),
+    (["--eval_metrics=swd", "--eval_best=fd"], "is not one of --eval_metrics"),
+    (["--eval_metrics=fid", "--data=digits"], "--inception_weights=PATH"),
+])
+def test_bad_training_evaluation_flags_fail_before_training(tmp_path, monkeypatch, flags,
+                                                            expected):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Keras cache of Inception
+    monkeypatch.setattr("dcgan_tf.data.tfds_source.can_reach", lambda *a, **k: False)
+    code, _, err = run_main("dcgan_tf.train", "--flagfile=configs/digits.cfg",
+                            f"--workdir={tmp_path / 'w'}", "--eval_every=5", *flags)
+    assert code == 2 and expected in one_error_line(err, "dcgan_tf.train")
+    assert not (tmp_path / "w" / "checkpoints").exists()

@@ -57,7 +57,8 @@ class Evaluation:
     """Real and generated image sets, their features per extractor (real ones cached), and
     the metrics over them."""
 
-    def __init__(self, real: ImageSet, fake: ImageSet, *, features: str = "inception",
+    def __init__(self, real: ImageSet, fake: ImageSet | None = None, *,
+                 features: str = "inception",
                  inception_weights: str = "", classifier: str = "", seed: int = 0,
                  num_classes: int = 0):
         self.real, self.fake = real, fake
@@ -84,7 +85,7 @@ class Evaluation:
                                     "one with python -m dcgan_tf.evaluate train-classifier) "
                                     "or --data=digits.")
                 found = ClassifierFeatures(self.classifier_path)
-                found.check_images(self.fake.images.shape[1:], "The generated images")
+                found.check_images(self.real.images.shape[1:], "The images")
                 self._extractors[kind] = found
         return self._extractors[kind]
 
@@ -129,16 +130,36 @@ class Evaluation:
         return features, probabilities
 
     # ------------------------------------------------------------------ running
-    def run(self, names) -> dict:
-        result = {}
+    def set_fake(self, fake: ImageSet) -> None:
+        """Replaces the generated set (training: new samples at every evaluation)."""
+        if fake.images.shape[1:] != self.real.images.shape[1:]:
+            raise UserError(f"Generated images are {'x'.join(map(str, fake.images.shape[1:]))}, "
+                            f"real ones {'x'.join(map(str, self.real.images.shape[1:]))}.")
+        self.fake = fake
+        self._features = {k: v for k, v in self._features.items() if k[1] != "fake"}
+
+    def check_counts(self, names, num_fake: int) -> None:
         for name in names:
-            spec = METRICS[name]
-            short = min(len(self.real.images), len(self.fake.images))
-            if short < spec.min_samples:
-                raise UserError(f"{name} needs at least {spec.min_samples} real and generated "
-                                f"images; got {len(self.real.images)} real and "
-                                f"{len(self.fake.images)} generated (--num_samples).")
-            result[name] = spec.fn(self)
+            need = METRICS[name].min_samples
+            if min(len(self.real.images), num_fake) < need:
+                raise UserError(f"{name} needs at least {need} real and generated images; got "
+                                f"{len(self.real.images)} real and {num_fake} generated.")
+
+    def prepare(self, names, num_fake: int) -> None:
+        """Checks the sample counts, loads every extractor `names` need and the real
+        features (fails early, e.g. offline without Inception weights, before a training
+        run starts)."""
+        self.check_counts(names, num_fake)
+        for name in names:
+            kind = METRICS[name].extractor
+            if kind is not None:
+                self.features(kind, "real")
+
+    def run(self, names, fake: ImageSet | None = None) -> dict:
+        if fake is not None:
+            self.set_fake(fake)
+        self.check_counts(names, len(self.fake.images))
+        result = {name: METRICS[name].fn(self) for name in names}
         extractors = {kind: e.name for kind, e in self._extractors.items()}
         return {"metrics": result, "real_images": len(self.real.images),
                 "generated_images": len(self.fake.images), "features": extractors,
@@ -253,6 +274,11 @@ def _modes(ev):
 # ---------------------------------------------------------------------- inputs
 
 
+def needs_classifier(names) -> bool:
+    """Whether any of these metrics reads classifier features (or --features)."""
+    return any(METRICS[n].extractor in ("classifier", "features") for n in names)
+
+
 def parse_metrics(text: str) -> list[str]:
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
     if not names:
@@ -272,6 +298,11 @@ def load_images(data: str, size: int, channels: int, *, limit: int, seed: int,
     prep = preprocess or Preprocess(size, channels)
     source = open_source(data, prep, tfds_split=tfds_split, tfds_data_dir=tfds_data_dir,
                          cache=True)
+    return images_of_source(source, limit=limit, seed=seed)
+
+
+def images_of_source(source, *, limit: int, seed: int) -> ImageSet:
+    """Up to `limit` images (and labels) of an opened dcgan_tf.data.pipeline.Source."""
     if source.arrays is not None:
         images, labels = source.arrays
     else:  # too large for memory: the first `limit` of the stream
@@ -337,3 +368,29 @@ def feature_extractor(features: str, data: str, size: int, inception_weights: st
         if required:
             raise
         return None
+
+
+def training_metrics(config) -> list[str]:
+    """The metric names of a run's --eval_metrics, checked with --eval_best (UserError)."""
+    names = parse_metrics(config.eval_metrics or "swd")
+    if config.eval_best:
+        if config.eval_best not in names:
+            raise UserError(f"--eval_best={config.eval_best} is not one of --eval_metrics "
+                            f"({','.join(names)}).")
+        if METRICS[config.eval_best].primary is None:
+            raise UserError(f"--eval_best={config.eval_best} has no single number to rank "
+                            "checkpoints by; choose another metric.")
+    return names
+
+
+def flat_numbers(metrics: dict) -> dict:
+    """{"fd": {"value": 1.0}, "fid": 2.0} -> {"fd_value": 1.0, "fid": 2.0} (numbers only)."""
+    out = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if isinstance(inner, (int, float)) and not isinstance(inner, bool):
+                    out[f"{name}_{key}"] = float(inner)
+        elif isinstance(value, (int, float)):
+            out[name] = float(value)
+    return out
