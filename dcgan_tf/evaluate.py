@@ -31,8 +31,9 @@ import json
 import os
 
 from dcgan_tf.errors import UserError
-from dcgan_tf.metrics.evaluation import (Evaluation, feature_options, generated_images,
-                                         load_images, needs_classifier, parse_metrics)
+from dcgan_tf.metrics.evaluation import (Evaluation, check_native_size, feature_options,
+                                         generated_images, load_images, needs_classifier,
+                                         parse_metrics)
 
 
 def _folder_image_shape(folder: str) -> tuple[int, int]:
@@ -79,6 +80,7 @@ def evaluate(f) -> list[str]:
     else:
         size, channels = _folder_image_shape(f.fake)
         fake = load_images(f.fake, size, channels, limit=f.num_samples, seed=f.seed)
+    check_native_size(f.data, size)
     real = load_images(f.data, size, channels, limit=f.num_real or 1_000_000, seed=f.seed,
                        tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
     choice, classifier = (feature_options(f.features, f.data, size) if needs_classifier(names)

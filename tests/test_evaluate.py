@@ -149,9 +149,14 @@ def test_export_size_that_does_not_match_the_classifier_is_one_line(trained_clas
     pair = build_models("dcgan64", resolution=64, channels=1, ngf=4, ndf=4)
     export_generator(pair.generator, 100, str(tmp_path / "export"))
     code, _, err = run_main("dcgan_tf.evaluate", f"--model={tmp_path / 'export'}",
-                            f"--data={folder / 'labelled.npz'}", "--metrics=fd",
+                            "--data=digits", "--metrics=fd",
                             f"--features=classifier:{path}", "--num_samples=50")
     assert code == 2 and "reads 32x32x1" in one_error_line(err, "dcgan_tf.evaluate")
+    # data stored at another size than the model's: one line, not a silent resize
+    code, _, err = run_main("dcgan_tf.evaluate", f"--model={tmp_path / 'export'}",
+                            f"--data={folder / 'labelled.npz'}", "--metrics=swd",
+                            "--num_samples=50")
+    assert code == 2 and "makes 64x64 images" in one_error_line(err, "dcgan_tf.evaluate")
 
 
 def test_inception_metrics_from_a_weights_file_and_offline_without_one(tmp_path, monkeypatch):

@@ -4,10 +4,12 @@ equal wall time: which parts improve its distance to the real digits?
     python tools/bench_digits_recipe.py [--steps 3000] [--seeds 0] [--variants default,ema,...]
 
 Variants: `default` (digits.cfg as it is), `ema` (+ --ema_decay=0.999, ramp-up 0.05),
-`diffaugment` (+ --diffaugment=color,translation,cutout), `both`. Each variant's seconds per
-step are measured first (150-step runs, variants alternated twice, the last 100 steps
-timed); a variant then trains for `--steps` x (default's time per step / its own), so every
-variant gets the default's wall time. Scored with dcgan_tf.evaluate's metrics on 1,000
+`diffaugment` (+ --diffaugment=color,translation,cutout), `both`. With `--timing=matched`
+each variant's seconds per step are measured first (150-step runs, variants alternated,
+the last 100 steps timed) and a variant trains for `--steps` x (default's time per step /
+its own), so every variant gets the default's wall time; that needs a machine doing
+nothing else. `--timing=equal_steps` trains every variant `--steps` steps and
+`--timing=only` measures just the time ratios (three alternations). Scored with dcgan_tf.evaluate's metrics on 1,000
 samples (100 per class) against all 1,797 digits: `fd` (digits classifier features),
 `cond_acc`, `swd`, `pr`. Prints a table and writes JSON (`--out`).
 """
@@ -76,14 +78,27 @@ def main():
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--variants", default="default,ema,diffaugment,both")
     parser.add_argument("--out", default="bench_digits_recipe.json")
+    parser.add_argument("--timing", choices=["matched", "equal_steps", "only"],
+                        default="matched",
+                        help="matched: steps scaled to equal wall time (needs a quiet "
+                             "machine); equal_steps: every variant trains --steps (time "
+                             "measured separately with 'only'); only: just the timing")
     args = parser.parse_args()
     variants = args.variants.split(",")
-    per_step = {v: [] for v in variants}
-    for _ in range(2):
-        for v in variants:
-            per_step[v].append(seconds_per_step(v))
-    speed = {v: statistics.median(t) for v, t in per_step.items()}
-    print("seconds per step:", {v: round(t, 4) for v, t in speed.items()}, flush=True)
+    if args.timing == "equal_steps":
+        speed = {v: 1.0 for v in variants}
+    else:
+        per_step = {v: [] for v in variants}
+        for _ in range(3 if args.timing == "only" else 2):
+            for v in variants:
+                per_step[v].append(seconds_per_step(v))
+        speed = {v: statistics.median(t) for v, t in per_step.items()}
+        print("seconds per step:", {v: round(t, 4) for v, t in speed.items()}, flush=True)
+        if args.timing == "only":
+            base = speed.get("default", speed[variants[0]])
+            print("time per step relative to default:",
+                  {v: round(t / base, 3) for v, t in speed.items()})
+            return
     base = speed.get("default", speed[variants[0]])
     real = load_images("digits", 32, 1, limit=10_000, seed=0)
     results = []

@@ -301,6 +301,37 @@ def load_images(data: str, size: int, channels: int, *, limit: int, seed: int,
     return images_of_source(source, limit=limit, seed=seed)
 
 
+def check_native_size(data: str, size: int) -> None:
+    """Data stored at one fixed size (dcgan_tf.data.build records, an .npz) that differs
+    from the generator's: UserError. Comparing after a silent resize would score the
+    resampling as much as the model. Folders of photos, tfds and digits are brought to the
+    model's size as in training."""
+    native = None
+    if data.endswith(".npz") and os.path.isfile(data):
+        from dcgan_tf.data.pipeline import load_npz
+
+        images = load_npz(data)[0]
+        native = int(images.shape[1]) if images.ndim >= 3 else None
+    elif os.path.isfile(os.path.join(data, "metadata.json")):
+        import json
+
+        try:
+            with open(os.path.join(data, "metadata.json")) as f:
+                meta = json.load(f)
+        except (OSError, ValueError):
+            return
+        sizes = [int(s) for s in meta.get("resolutions") or []] or (
+            [int(meta["size"])] if meta.get("size") else [])
+        if sizes and size not in sizes:
+            raise UserError(f"The model makes {size}x{size} images but {data!r} holds "
+                            f"{'/'.join(map(str, sizes))}-pixel records; build the data at "
+                            f"--size={size} to compare.")
+        return
+    if native is not None and native != size:
+        raise UserError(f"The model makes {size}x{size} images but {data!r} holds "
+                        f"{native}x{native} ones.")
+
+
 def images_of_source(source, *, limit: int, seed: int) -> ImageSet:
     """Up to `limit` images (and labels) of an opened dcgan_tf.data.pipeline.Source."""
     if source.arrays is not None:
