@@ -116,6 +116,7 @@ def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_pat
     m = report["metrics"]
     assert report["generated_images"] == 60 and report["real_images"] == 120
     assert m["fd"]["value"] >= 0 and m["modes"]["num_modes"] == 3
+    assert m["modes"]["reference"] == "real labels" and m["modes"]["real_covered"] == 3
     assert 0 <= m["pr"]["precision"] <= 1 and m["swd"]["mean"] > 0
     assert report["features"]["classifier"].startswith("classifier:")
 

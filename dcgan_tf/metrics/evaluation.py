@@ -264,9 +264,14 @@ def _modes(ev):
 
     real_modes, count = modes_of(ev.features("classifier", "real")[1])
     fake_modes, _ = modes_of(ev.features("classifier", "fake")[1])
-    reference = np.bincount(real_modes, minlength=count)
+    labels = ev.real.labels
+    if labels is not None and len(labels) and 0 <= labels.min() and labels.max() < count:
+        reference, source = np.bincount(labels, minlength=count), "real labels"
+    else:  # unlabelled real data: what the classifier says of it
+        reference, source = np.bincount(real_modes, minlength=count), "classifier on reals"
     out = mode_coverage(fake_modes, count, reference)
     out["real_covered"] = int((reference > 0).sum())
+    out["reference"] = source
     out["kl"] = _round(out["kl"])
     return out
 
