@@ -314,7 +314,7 @@ def test_every_config_resolves_and_builds(name, capsys):
     assert "trainable parameters" in proc.stdout
     if "small_data" in name:
         resolved = json.loads(proc.stdout[: proc.stdout.index("\n}\n") + 2])
-        assert resolved["diffaugment"] == "color,translation,cutout"
+        assert resolved["diffaugment"] == "translation"
         assert resolved["ema_decay"] == 0.999
 
 
