@@ -176,6 +176,9 @@ class Config:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise UserError(f"--{name} must be in [0, 1), got {value}.")
+        if not self.eval_every and (self.eval_metrics or self.eval_best):
+            raise UserError("--eval_metrics/--eval_best need --eval_every=N (evaluate every N "
+                            "steps).")
         if self.eval_every and not 10 <= self.eval_images <= 100_000:
             raise UserError(f"--eval_images must be in [10, 100000], got {self.eval_images}.")
         if self.swd_every and not 16 <= self.swd_images <= 16384:

@@ -222,9 +222,17 @@ def test_metrics_during_training_keep_the_best_checkpoint_and_export_it(tmp_path
     assert code == 0, err
     info = json.load(open(tmp_path / "best_export" / "export.json"))
     assert info["step"] == best["step"] and info["best"]["metric"] == "fd"
+    # the evaluate command on the workdir, its result appended to evaluation.jsonl
+    assert run_main("dcgan_tf.export", f"--workdir={workdir}")[0] == 0
+    code, out, err = run_main("dcgan_tf.evaluate", f"--model={workdir}", "--data=digits",
+                              "--metrics=swd", "--num_samples=32", "--write")
+    assert code == 0 and "Appended to" in out, err
+    last = json.loads(open(workdir / "evaluation.jsonl").read().splitlines()[-1])
+    assert last["metrics"]["swd"]["mean"] > 0 and last["generated_images"] == 32
     # a resumed run ranks new evaluations against the kept best, not from scratch
     trainer.run(Config(workdir=str(workdir), train_steps=9, **base))
     rows = [json.loads(line) for line in open(workdir / "evaluation.jsonl")]
+    rows = [r for r in rows if "fd" in r]  # the training evaluations, not the command's line
     after = json.load(open(workdir / "best" / "best.json"))
     assert after["value"] == pytest.approx(min(r["fd"]["value"] for r in rows))
 
@@ -243,3 +251,11 @@ def test_bad_training_evaluation_flags_fail_before_training(tmp_path, monkeypatc
                             f"--workdir={tmp_path / 'w'}", "--eval_every=5", *flags)
     assert code == 2 and expected in one_error_line(err, "dcgan_tf.train")
     assert not (tmp_path / "w" / "checkpoints").exists()
+
+
+def test_evaluation_flags_without_eval_every_are_refused():
+    from dcgan_tf.config import Config
+    from dcgan_tf.errors import UserError
+
+    with pytest.raises(UserError, match="need --eval_every"):
+        Config(workdir="w", train_steps=1, eval_best="fd").validate()
