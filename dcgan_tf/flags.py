@@ -182,7 +182,8 @@ def _values_from_flags(cls, fv, flag_names: dict | None = None) -> dict:
     values = {}
     for field in dataclasses.fields(cls):
         name = (flag_names or {}).get(field.name, field.name)
-        if not fv[name].present and field.default is not dataclasses.MISSING:
+        if (isinstance(fv, flags.FlagValues) and not fv[name].present
+                and field.default is not dataclasses.MISSING):
             values[field.name] = field.default
             continue
         value = getattr(fv, name)
