@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.io_utils import append_line
-from dcgan_tf.tiles import write_tile
+from dcgan_tf.tiles import to_uint8, write_tile
 
 
 def _step(model) -> int:
@@ -408,8 +408,8 @@ class MetricEvaluation(keras.callbacks.Callback):
         for start in range(0, self.num, 256):
             batch = gan.sample_images(z[start:start + 256],
                                       None if labels is None else labels[start:start + 256])
-            out.append(np.clip(np.round((batch.numpy() + 1.0) * 127.5), 0, 255))
-        return ImageSet(np.concatenate(out).astype(np.uint8), self.labels)
+            out.append(to_uint8(batch.numpy()))
+        return ImageSet(np.concatenate(out), self.labels)
 
     def on_train_batch_end(self, batch, logs=None):
         from dcgan_tf.metrics.evaluation import METRICS, flat_numbers

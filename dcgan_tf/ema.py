@@ -83,4 +83,3 @@ class GeneratorEMA:
 
     def checkpoint_items(self) -> dict:
         return {EMA_KEY: self.generator}
-

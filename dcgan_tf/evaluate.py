@@ -32,8 +32,7 @@ import os
 
 from dcgan_tf.errors import UserError
 from dcgan_tf.metrics.evaluation import (Evaluation, check_native_size, feature_options,
-                                         generated_images, load_images, needs_classifier,
-                                         parse_metrics)
+                                         generated_images, load_images, parse_metrics)
 
 
 def _folder_image_shape(folder: str) -> tuple[int, int]:
@@ -83,8 +82,7 @@ def evaluate(f) -> list[str]:
     check_native_size(f.data, size)
     real = load_images(f.data, size, channels, limit=f.num_real or 1_000_000, seed=f.seed,
                        tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
-    choice, classifier = (feature_options(f.features, f.data, size) if needs_classifier(names)
-                          else ("inception", ""))
+    choice, classifier = feature_options(f.features, f.data, size, names)
     ev = Evaluation(real, fake, features=choice, inception_weights=f.inception_weights,
                     classifier=classifier, seed=f.seed, num_classes=num_classes)
     report = ev.run(names)
@@ -110,19 +108,21 @@ def train_classifier_command(f) -> list[str]:
                         "(the .keras file to write).")
     if not f.out.endswith(".keras"):
         raise UserError(f"--out must end in .keras, got {f.out!r}.")
-    if f.classifier_channels not in (1, 3) or not 8 <= f.classifier_resolution <= 1024:
-        raise UserError("--classifier_channels must be 1 or 3 and --classifier_resolution in [8, 1024].")
-    if not 1 <= f.classifier_epochs <= 1000:
-        raise UserError(f"--classifier_epochs must be in [1, 1000], got {f.classifier_epochs}.")
-    data = load_images(f.data, f.classifier_resolution, f.classifier_channels, limit=f.num_real, seed=f.seed,
+    size, channels, epochs = f.classifier_resolution, f.classifier_channels, f.classifier_epochs
+    if channels not in (1, 3) or not 8 <= size <= 1024:
+        raise UserError("--classifier_channels must be 1 or 3 and --classifier_resolution in "
+                        "[8, 1024].")
+    if not 1 <= epochs <= 1000:
+        raise UserError(f"--classifier_epochs must be in [1, 1000], got {epochs}.")
+    data = load_images(f.data, size, channels, limit=f.num_real, seed=f.seed,
                        tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
     if data.labels is None:
         raise UserError(f"{f.data!r} has no labels (class subfolders, labelled records or an "
                         ".npz with 'labels'); a classifier needs them.")
-    model, accuracy = train_classifier(data.images, data.labels, epochs=f.classifier_epochs, seed=f.seed,
+    model, accuracy = train_classifier(data.images, data.labels, epochs=epochs, seed=f.seed,
                                        verbose=1)
-    save_classifier(model, f.out, {"data": f.data, "resolution": f.classifier_resolution,
-                                   "channels": f.classifier_channels, "classes": int(data.labels.max()) + 1,
+    save_classifier(model, f.out, {"data": f.data, "resolution": size, "channels": channels,
+                                   "classes": int(data.labels.max()) + 1,
                                    "holdout_accuracy": accuracy, "images": len(data.images)})
     return [f"Holdout accuracy {accuracy:.4f} on {len(data.images)} images; wrote {f.out}."]
 

@@ -284,6 +284,21 @@ def config_from_flags(flag_values=None, argv=None) -> Config:
     return Config(**values)
 
 
+def flagfile_values(path: str) -> dict:
+    """{Config field: typed value} of the training flags a flagfile sets, parsed by absl
+    as `python -m dcgan_tf.train` parses it (nested --flagfile lines included); for tools
+    that build Configs from the shipped configs."""
+    define_flags()
+    fv = flags.FLAGS
+    fv.unparse_flags()
+    try:
+        fv(["flagfile_values", f"--flagfile={path}"])
+        values = _values_from_flags(Config, fv)
+        return {f.name: values[f.name] for f in dataclasses.fields(Config) if fv[f.name].present}
+    finally:
+        fv.unparse_flags()
+
+
 def flagfile_text(config: Config) -> str:
     """The resolved configuration as a flagfile that `--flagfile=` accepts."""
     lines = ["# Resolved flags of this run; re-usable with --flagfile."]

@@ -104,6 +104,7 @@ def run(f) -> list[str]:
 def _feature_report(f, size, samples, train, holdout) -> dict | None:
     """The memorisation report in the evaluation features, or None when none are at hand."""
     from dcgan_tf.metrics.evaluation import feature_extractor
+    from dcgan_tf.tiles import to_uint8
 
     extractor = feature_extractor(f.features, f.data, size, f.inception_weights,
                                   required=bool(f.features))
@@ -111,12 +112,11 @@ def _feature_report(f, size, samples, train, holdout) -> dict | None:
         return None
 
     def feats(images):
-        u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-        return extractor(u8)[0]
+        return extractor(to_uint8(images))[0]
 
     report = memorisation_report(feats(samples), feats(train), feats(holdout))
     out = {k: v for k, v in report.items() if k not in ("distances", "nearest")}
-    out["extractor"] = extractor.name
+    out["extractor"] = extractor.key
     return out
 
 

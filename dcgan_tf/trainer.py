@@ -158,12 +158,12 @@ def _training_evaluation(config: Config, source):
     if not config.eval_every:
         return None
     from dcgan_tf.metrics.evaluation import (Evaluation, feature_options, images_of_source,
-                                             needs_classifier, training_metrics)
+                                             training_metrics)
 
     names = training_metrics(config)
     real = images_of_source(source, limit=config.eval_images, seed=config.seed)
-    choice, classifier = (feature_options(config.features, config.data, config.resolution)
-                          if needs_classifier(names) else ("inception", ""))
+    choice, classifier = feature_options(config.features, config.data, config.resolution,
+                                         names)
     ev = Evaluation(real, features=choice, inception_weights=config.inception_weights,
                     classifier=classifier, seed=config.seed, num_classes=config.num_classes)
     ev.prepare(names, num_fake=config.eval_images)

@@ -9,9 +9,10 @@ each variant's seconds per step are measured first (150-step runs, variants alte
 the last 100 steps timed) and a variant trains for `--steps` x (default's time per step /
 its own), so every variant gets the default's wall time; that needs a machine doing
 nothing else. `--timing=equal_steps` trains every variant `--steps` steps and
-`--timing=only` measures just the time ratios (three alternations). Scored with dcgan_tf.evaluate's metrics on 1,000
-samples (100 per class) against all 1,797 digits: `fd` (digits classifier features),
-`cond_acc`, `swd`, `pr`. Prints a table and writes JSON (`--out`).
+`--timing=only` measures just the time ratios (three alternations). Scored with
+dcgan_tf.evaluate's metrics on 1,000 samples (100 per class) against all 1,797 digits:
+`fd` (digits classifier features), `cond_acc`, `swd`, `pr`. Prints a table and writes JSON
+(`--out`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np  # noqa: E402
 
 from dcgan_tf import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
+from dcgan_tf.flags import flagfile_values  # noqa: E402
 from dcgan_tf.generate import LoadedGenerator  # noqa: E402
 from dcgan_tf.metrics.classifier import digits_classifier_path  # noqa: E402
 from dcgan_tf.metrics.evaluation import Evaluation, generated_images, load_images  # noqa: E402
@@ -45,17 +47,9 @@ METRICS = ["fd", "cond_acc", "swd", "pr"]
 
 def digits_config(**overrides) -> Config:
     """configs/digits.cfg read the way `python -m dcgan_tf.train` reads it, with overrides."""
-    from absl import flags
-
-    from dcgan_tf.flags import config_from_flags, define_flags
-
-    define_flags()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
                         "digits.cfg")
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["bench", f"--flagfile={path}"])
-    config = config_from_flags(flags.FLAGS)
-    return dataclasses.replace(config, progress="none", **overrides)
+    return dataclasses.replace(Config(**flagfile_values(path)), progress="none", **overrides)
 
 
 def seconds_per_step(variant: str, steps: int = 150) -> float:

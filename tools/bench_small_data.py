@@ -35,28 +35,18 @@ import numpy as np  # noqa: E402
 from dcgan_tf import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.data.digits import load_digits  # noqa: E402
+from dcgan_tf.flags import flagfile_values  # noqa: E402
 from dcgan_tf.generate import LoadedGenerator  # noqa: E402
 from dcgan_tf.metrics.classifier import digits_classifier_path  # noqa: E402
 from dcgan_tf.metrics.features import ClassifierFeatures  # noqa: E402
 from dcgan_tf.metrics.frechet import frechet_distance_of  # noqa: E402
 from dcgan_tf.metrics.swd import swd  # noqa: E402
 from dcgan_tf.nearest import memorisation_report  # noqa: E402
+from dcgan_tf.tiles import to_uint8 as _u8  # noqa: E402
 
-def _recipe() -> dict:
-    """configs/small_data.cfg's flags (the recipe the benchmark measures), typed."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs",
-                        "small_data.cfg")
-    out = {}
-    for line in open(path):
-        line = line.strip()
-        if line.startswith("--") and "=" in line:
-            name, value = line[2:].split("=", 1)
-            kind = type(getattr(Config, name))
-            out[name] = kind(value)
-    return out
-
-
-RECIPE = _recipe()
+# configs/small_data.cfg's flags: the recipe the benchmark measures
+RECIPE = flagfile_values(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                      "configs", "small_data.cfg"))
 # Settings by name: the two the benchmark compares, and the recipe's parts on their own.
 SETTINGS = {
     "plain": {},
@@ -91,10 +81,6 @@ def datasets(names, seed=0):
         else:
             raise SystemExit(f"unknown set {name!r}")
     return out
-
-
-def _u8(images):
-    return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def run_one(folder, train_u8, steps, seed, setting):

@@ -116,9 +116,10 @@ def _npz_items(path: str):
 
 def _digits_items():
     from dcgan_tf.data.digits import load_digits
+    from dcgan_tf.tiles import to_uint8
 
     images, labels = load_digits(32)  # bicubic 8 -> 32, as the trainer's 'digits'
-    u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    u8 = to_uint8(images)
     items = [Item(f"digits#{i}", int(labels[i]), array=u8[i]) for i in range(len(u8))]
     return items, [str(i) for i in range(10)], []
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from dcgan_tf.errors import UserError
 from dcgan_tf.io_utils import atomic_write_bytes, ensure_parent_writable
+from dcgan_tf.tiles import to_uint8
 
 
 DIGITS_EPOCHS = 20  # the cached digits classifier's training length
@@ -89,7 +90,7 @@ def digits_classifier_path(resolution: int) -> str:
         print(f"Training the digits classifier for {resolution}x{resolution} (first use; "
               f"cached at {path}) ...", file=sys.stderr, flush=True)
         images, labels = load_digits(resolution)
-        u8 = np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        u8 = to_uint8(images)
         model, accuracy = train_classifier(u8, labels, epochs=DIGITS_EPOCHS)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         save_classifier(model, path, {"data": "digits", "resolution": resolution,

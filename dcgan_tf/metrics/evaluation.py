@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import sys
 
@@ -16,6 +17,7 @@ import numpy as np
 from dcgan_tf.errors import UserError
 from dcgan_tf.metrics.features import cache_dir
 from dcgan_tf.registry import Registry
+from dcgan_tf.tiles import to_uint8
 
 METRICS: Registry = Registry("metric")
 INCEPTION_METRICS = ("fid", "kid", "is")
@@ -98,7 +100,7 @@ class Evaluation:
             if which == "real":
                 self._features[key] = self._cached_real(extractor, images)
             else:
-                print(f"Features of {len(images)} generated images ({extractor.name}) ...",
+                print(f"Features of {len(images)} generated images ({extractor.key}) ...",
                       file=sys.stderr, flush=True)
                 with contextlib.redirect_stdout(sys.stderr):  # progress bar off the JSON
                     self._features[key] = extractor(images)
@@ -116,7 +118,7 @@ class Evaluation:
                     return stored["features"].astype(np.float64), stored["probabilities"]
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache entry is recomputed
-        print(f"Features of {len(images)} real images ({extractor.name}) ...",
+        print(f"Features of {len(images)} real images ({extractor.key}) ...",
               file=sys.stderr, flush=True)
         with contextlib.redirect_stdout(sys.stderr):
             features, probabilities = extractor(images)
@@ -160,7 +162,7 @@ class Evaluation:
             self.set_fake(fake)
         self.check_counts(names, len(self.fake.images))
         result = {name: METRICS[name].fn(self) for name in names}
-        extractors = {kind: e.name for kind, e in self._extractors.items()}
+        extractors = {kind: e.key for kind, e in self._extractors.items()}
         return {"metrics": result, "real_images": len(self.real.images),
                 "generated_images": len(self.fake.images), "features": extractors,
                 "seed": self.seed}
@@ -202,7 +204,7 @@ def _pr(ev):
 
     out = precision_recall(ev.features("features", "real")[0],
                            ev.features("features", "fake")[0])
-    out["features"] = ev.extractor("features").name
+    out["features"] = ev.extractor("features").key
     return out
 
 
@@ -318,8 +320,6 @@ def check_native_size(data: str, size: int) -> None:
         images = load_npz(data)[0]
         native = int(images.shape[1]) if images.ndim >= 3 else None
     elif os.path.isfile(os.path.join(data, "metadata.json")):
-        import json
-
         try:
             with open(os.path.join(data, "metadata.json")) as f:
                 meta = json.load(f)
@@ -345,7 +345,7 @@ def images_of_source(source, *, limit: int, seed: int) -> ImageSet:
         images, labels = [], []
         for element in source.dataset.take(limit).as_numpy_iterator():
             image = element[0] if isinstance(element, tuple) else element
-            images.append(np.clip(np.round((image + 1.0) * 127.5), 0, 255).astype(np.uint8))
+            images.append(to_uint8(image))
             if isinstance(element, tuple):
                 labels.append(element[1])
         images, labels = np.stack(images), (np.array(labels) if labels else None)
@@ -368,8 +368,11 @@ def generated_images(gen, num: int, seed: int) -> ImageSet:
     return ImageSet(gen.images(z, vectors), labels)
 
 
-def feature_options(features: str, data: str, size: int):
-    """(--features kind, classifier path) from the flag and the data."""
+def feature_options(features: str, data: str, size: int, names=None):
+    """(--features kind, classifier path) from the flag and the data. Given the metric
+    `names`, no classifier is looked up (or trained) unless one of them reads it."""
+    if names is not None and not needs_classifier(names):
+        return "inception", ""
     choice = features or ("classifier" if data == "digits" else "inception")
     classifier = ""
     if choice.startswith("classifier:"):

@@ -39,7 +39,7 @@ def file_hash(path: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _batches(images, batch_size, label):
+def _batches(images, batch_size):
     import keras
 
     bar = keras.utils.Progbar(len(images), unit_name="image", verbose=1) if len(images) > \
@@ -73,7 +73,6 @@ class InceptionFeatures:
         self.model = keras.Model(model.input, [model.get_layer("avg_pool").output,
                                                model.output])
         self.key = "inception_v3:" + file_hash(path)
-        self.name = self.key
         self.weights = path
 
     @staticmethod
@@ -106,7 +105,7 @@ class InceptionFeatures:
 
     def __call__(self, images_u8):
         feats, probs = [], []
-        for batch in _batches(np.asarray(images_u8), self.batch_size, "Inception"):
+        for batch in _batches(np.asarray(images_u8), self.batch_size):
             f, p = self._forward(tf.constant(batch))
             feats.append(f.numpy())
             probs.append(p.numpy())
@@ -139,7 +138,6 @@ class ClassifierFeatures:
         self.input_shape = tuple(int(d) for d in model.input.shape[1:])
         self.num_classes = int(model.output.shape[-1])
         self.key = "classifier:" + file_hash(path)
-        self.name = self.key
         self.path = path
 
     def check_images(self, shape, what: str) -> None:
@@ -156,7 +154,7 @@ class ClassifierFeatures:
             return (np.concatenate([f for f, _ in parts], axis=1),
                     np.stack([p for _, p in parts], axis=1))
         feats, probs = [], []
-        for batch in _batches(images, self.batch_size, "classifier"):
+        for batch in _batches(images, self.batch_size):
             f, p = self.model(tf.constant(batch, tf.float32) / 127.5 - 1.0, training=False)
             feats.append(np.asarray(f))
             probs.append(np.asarray(p))
