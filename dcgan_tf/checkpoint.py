@@ -45,8 +45,13 @@ def all_finite(items: dict) -> bool:
 class RunCheckpoint:
     """Saves and restores `items` (name -> trackable) under `directory`."""
 
-    def __init__(self, directory: str, items: dict, max_to_keep: int = 3):
+    def __init__(self, directory: str, items: dict, max_to_keep: int = 3,
+                 restore_from: str | None = None):
         self.items = dict(items)
+        # Where restores look (a multi-worker run's other workers save to scratch but
+        # resume from the chief's checkpoints); the saving directory by default.
+        self.restore_from = restore_from if restore_from is not None else directory
+        self.directory = directory
         self.checkpoint = tf.train.Checkpoint(**self.items)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                                   max_to_keep=max_to_keep)
@@ -87,7 +92,11 @@ class RunCheckpoint:
 
         Raises UserError if checkpoints exist but none matches this run's objects.
         """
-        candidates = list(reversed(self.manager.checkpoints))
+        if os.path.abspath(self.restore_from) == os.path.abspath(self.directory):
+            candidates = list(reversed(self.manager.checkpoints))
+        else:
+            state = tf.train.get_checkpoint_state(self.restore_from)
+            candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
         errors = []
         for path in candidates:
             try:

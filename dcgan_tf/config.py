@@ -14,6 +14,7 @@ from typing import Any
 from dcgan_tf.errors import UserError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # dcgan_tf.distribute
 POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 PREPROCESS = ("resize", "center", "resize_then_center")
 ON_DIVERGENCE = ("stop", "retry")
@@ -104,6 +105,8 @@ class Config:
     jit_compile: bool = False
     mixed_precision: str = "no"
     steps_per_execution: int = 1
+    strategy: str = "default"
+    sync_batchnorm: bool = False
     # outputs
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
@@ -135,6 +138,7 @@ class Config:
         if not self.workdir and not self.dry_run:
             raise UserError("--workdir is required (the folder that holds the run).")
         _choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        _choice("strategy", self.strategy, STRATEGIES)
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
         _choice("update", self.update, UPDATE)

@@ -128,6 +128,11 @@ HELP = {
     "jit_compile": "Compile the train step with XLA.",
     "mixed_precision": "no, fp16 (mixed_float16 with loss scaling) or bf16.",
     "steps_per_execution": "Train steps per host round trip.",
+    "strategy": "Where to train (tf.distribute): default (one device), mirrored (every GPU "
+                "of this machine), multi_worker (the machines TF_CONFIG lists) or tpu. "
+                "--batch_size is the global batch.",
+    "sync_batchnorm": "With several replicas, BatchNorm normalises with the statistics of "
+                      "the global batch instead of each replica's share.",
     "checkpoint_every": "Save a checkpoint every N steps (and at the end).",
     "keep_checkpoints": "How many recent checkpoints to keep.",
     "sample_every": "Write a fixed-noise sample tile every N steps (and at the end).",

@@ -89,6 +89,19 @@ def _present(grads, variables):
     return [g for g, _ in pairs], [v for _, v in pairs]
 
 
+def _replicas() -> float:
+    return float(tf.distribute.get_strategy().num_replicas_in_sync)
+
+
+def _across_workers() -> bool:
+    """True inside a MultiWorkerMirroredStrategy that spans more than one worker."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
+    return bool(in_multi_worker_mode()) if in_multi_worker_mode else True
+
+
 def _is_loss_scaled(optimizer) -> bool:
     return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
@@ -300,7 +313,7 @@ class GAN(keras.Model):
         ctx = StepContext(self, "d", self.discriminator, real=real, fake=tf.stop_gradient(fake),
                           labels=y, real_logits=real_logits, fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.d_step)
-        stats.update(d_loss=d_loss, d_real=tf.reduce_mean(self.head.score(real_logits)),
+        stats.update(d_loss=d_loss * _replicas(), d_real=tf.reduce_mean(self.head.score(real_logits)),
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
         return d_loss + penalty, stats, weights, real_logits, fake_logits
 
@@ -313,7 +326,8 @@ class GAN(keras.Model):
         ctx = StepContext(self, "g", self.generator, fake=fake, labels=y,
                           fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.g_step)
-        return g_loss, g_loss + penalty, fake_logits, stats, weights
+        # the logged loss is this replica's mean (Keras averages the replicas' logs)
+        return g_loss * _replicas(), g_loss + penalty, fake_logits, stats, weights
 
     @staticmethod
     def _grad_norm(grads, optimizer):
@@ -323,23 +337,37 @@ class GAN(keras.Model):
             norm = norm / tf.cast(optimizer.dynamic_scale, tf.float32)
         return norm
 
+    def _summed(self, grads, optimizer):
+        """(gradients to apply, norm of the whole batch's gradient). With several replicas
+        each holds its share of the gradient, which the optimizer sums; the norm of one
+        share means nothing, so the shares are summed here to measure it, and each
+        replica then hands the optimizer 1/R of the sum (its all-reduce adds them back)."""
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
+        if replicas == 1:
+            return grads, self._grad_norm(grads, optimizer)
+        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        return [g / replicas for g in total], self._grad_norm(total, optimizer)
+
     def _apply_d(self, grads, real_logits):
         grads, variables = _present(grads, self.discriminator.trainable_variables)
+        grads, norm = self._summed(grads, self.d_optimizer)
         self.d_optimizer.apply(grads, variables)
         self.d_step.assign_add(1)
         for augmentation in self.augmentations:
             augmentation.observe(self, real_logits)
-        return self._grad_norm(grads, self.d_optimizer)
+        return norm
 
     def _apply_g(self, grads, z, y):
         grads, variables = _present(grads, self.generator.trainable_variables)
+        grads, norm = self._summed(grads, self.g_optimizer)
         self.g_optimizer.apply(grads, variables)
         self.g_step.assign_add(1)
         if self.ema is not None:
             self.ema.update(self.g_step)
             if self.ema.recomputes_statistics:  # its BatchNorm statistics, from its own output
                 self.generate(z, y, training=True, generator=self.ema.generator)
-        return self._grad_norm(grads, self.g_optimizer)
+        return norm
 
     def _d_update(self, real, fake, y=None):
         """One discriminator update on a real chunk and detached fakes."""
@@ -450,6 +478,10 @@ class GAN(keras.Model):
         for name, opt in (("d_loss_scale", self.d_optimizer), ("g_loss_scale", self.g_optimizer)):
             if _is_loss_scaled(opt):
                 logs[name] = tf.cast(opt.dynamic_scale, tf.float32)
+        if _across_workers():
+            # Keras 3 reduces the logs of a multi-worker step with strategy.reduce(MEAN,
+            # axis=0), which fails on scalars (keras-team/keras#20585): give them an axis.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
 
     # ------------------------------------------------------------------ persistence

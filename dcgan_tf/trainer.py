@@ -23,6 +23,7 @@ from dcgan_tf.checkpoint import RunCheckpoint
 from dcgan_tf.components import optimizers, step_components
 from dcgan_tf.config import POLICIES, Config
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
+from dcgan_tf.distribute import WorkerRole, barrier, check_batch, make_strategy, shardable
 from dcgan_tf.errors import DivergenceError, UserError
 from dcgan_tf.export import export_generator, export_info
 from dcgan_tf.flags import flagfile_text
@@ -174,23 +175,42 @@ def run(config: Config, *, out=None) -> RunResult:
     """Trains (or resumes) the run `config` describes. Raises UserError for bad input and
     DivergenceError when training diverged and was stopped."""
     out = out or sys.stdout
-    config = resolve(config.validate())
+    config = config.validate()
+    strategy = make_strategy(config.strategy)  # before any other TensorFlow work
+    config = resolve(config)
+    check_batch(strategy, config.batch_size)
+    role = WorkerRole.of(strategy)
+    try:
+        with strategy.scope():
+            return _run(config, strategy, role, out)
+    finally:
+        role.cleanup()
+
+
+def _run(config: Config, strategy, role: WorkerRole, out) -> RunResult:
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
     keras.utils.set_random_seed(config.seed)
     pair = build_pair(config)
     gan = build_gan(config, pair)
 
     if config.dry_run:
-        print(config.to_json(), file=out)
-        print(_summaries(pair), file=out)
+        if role.chief:
+            print(config.to_json(), file=out)
+            print(_summaries(pair), file=out)
         return RunResult("dry_run", 0, 0, config.workdir)
 
-    wd = Workdir(config.workdir)
+    wd = Workdir(config.workdir)  # what the run reads (resume); `own` is where it writes
     previous = _check_workdir(config, wd)
+    own = Workdir(role.write_path(wd.path))
+    if strategy.num_replicas_in_sync > 1:
+        print(f"Training on {strategy.num_replicas_in_sync} replicas "
+              f"({type(strategy).__name__}), {config.batch_size // strategy.num_replicas_in_sync}"
+              f" images each; this process is {'the chief' if role.chief else role.task}.",
+              file=out)
     growing = hasattr(gan.growth, "schedule")
     schedule = gan.growth.schedule if growing else None
-    created = not os.path.exists(wd.path)
-    ensure_dir(wd.path, "--workdir")  # an unwritable place fails now, before any work
+    created = not os.path.exists(own.path)
+    ensure_dir(own.path, "--workdir")  # an unwritable place fails now, before any work
     try:
         prep = Preprocess(config.resolution, config.channels, config.preprocess, config.load_size,
                           config.flip_lr, config.flip_ud)
@@ -207,8 +227,8 @@ def run(config: Config, *, out=None) -> RunResult:
                             f"({source.num_examples} images); lower it.")
         evaluation = _training_evaluation(config, source)  # fails now if offline, etc.
     except BaseException:
-        if created and os.path.isdir(wd.path) and not os.listdir(wd.path):
-            os.rmdir(wd.path)  # bad data or flags: leave no empty workdir behind
+        if created and os.path.isdir(own.path) and not os.listdir(own.path):
+            os.rmdir(own.path)  # bad data or flags: leave no empty workdir behind
         raise
     grid = config.sample_grid
     rows = config.num_classes or grid  # conditional: one class per row
@@ -217,23 +237,25 @@ def run(config: Config, *, out=None) -> RunResult:
     fixed_labels = (gan.one_hot(np.repeat(np.arange(config.num_classes), grid))
                     if config.num_classes else None)
     items = dict(gan.checkpoint_items(), fixed_z=fixed_z)
-    ckpt = RunCheckpoint(wd.checkpoints, items, config.keep_checkpoints)
+    ckpt = RunCheckpoint(own.checkpoints, items, config.keep_checkpoints,
+                         restore_from=wd.checkpoints)
     restored = ckpt.restore_latest()
+    barrier(strategy)  # every worker has read the workdir before the chief writes to it
     if growing and restored:
         gan.growth.sync()
     step = int(gan.step.numpy())
     if restored:
         print(f"Resuming {wd.path} from step {step} ({restored}).", file=out)
         _apply_changed_learning_rates(gan, config, previous, out)
-    atomic_write_text(wd.config_path, config.to_json())
-    atomic_write_text(wd.file("flags.cfg"), flagfile_text(config))
+    atomic_write_text(own.config_path, config.to_json())
+    atomic_write_text(own.file("flags.cfg"), flagfile_text(config))
     if row_names is not None:  # class names, for exports and the web app
-        atomic_write_text(wd.file(CLASSES_FILE), json.dumps(row_names))
+        atomic_write_text(own.file(CLASSES_FILE), json.dumps(row_names))
     if not restored and ckpt.save(0) is None:
         raise UserError("The initial networks hold non-finite values (check the data and "
                         "the flags); nothing was trained.")
 
-    writer = tf.summary.create_file_writer(wd.tensorboard)
+    writer = tf.summary.create_file_writer(own.tensorboard)
 
     def restore():
         path = ckpt.restore_latest()
@@ -254,7 +276,7 @@ def run(config: Config, *, out=None) -> RunResult:
             health.refused_checkpoint(step_now)
         return path
 
-    samples = cb.SampleTiles(fixed_z, wd.samples, config.sample_every,
+    samples = cb.SampleTiles(fixed_z, own.samples, config.sample_every,
                              grid, writer, fixed_labels=fixed_labels, row_names=row_names)
     stopper = cb.StopOnSignal(save)
     callbacks = [
@@ -263,7 +285,7 @@ def run(config: Config, *, out=None) -> RunResult:
         stopper,
         cb.PeriodicCheckpoint(save, config.checkpoint_every),
         samples,
-        cb.ScalarLog(writer, wd.metrics, config.log_every),
+        cb.ScalarLog(writer, own.metrics, config.log_every),
     ]
     if config.swd_every:
         real_swd, _ = training_stream(source, prep, batch_size=config.swd_images,
@@ -271,18 +293,18 @@ def run(config: Config, *, out=None) -> RunResult:
         swd_labels = (gan.one_hot(np.arange(config.swd_images) % config.num_classes)
                       if config.num_classes else None)
         callbacks.append(cb.SWDEvaluation(next(iter(real_swd)).numpy(), config.swd_every,
-                                          wd.file("evaluation.jsonl"), writer, swd_labels,
+                                          own.file("evaluation.jsonl"), writer, swd_labels,
                                           seed=config.seed + FIXED_NOISE_SEED_OFFSET))
     if evaluation is not None:
         names, ev = evaluation
         best = wd.best_info()
         callbacks.append(cb.MetricEvaluation(
-            ev, names, config.eval_every, config.eval_images, wd.file("evaluation.jsonl"),
+            ev, names, config.eval_every, config.eval_images, own.file("evaluation.jsonl"),
             writer, labels=(np.arange(config.eval_images) % config.num_classes
                             if config.num_classes else None),
             seed=config.seed + FIXED_NOISE_SEED_OFFSET, best=config.eval_best,
             save_best=lambda step_, metric, value: ckpt.write_best(
-                wd.best, step_, {"metric": metric, "value": value}),
+                own.best, step_, {"metric": metric, "value": value}),
             best_value=(best["value"] if best and best.get("metric") == config.eval_best
                         else None)))
     progress = None
@@ -292,7 +314,7 @@ def run(config: Config, *, out=None) -> RunResult:
     elif config.progress == "epoch":
         callbacks.append(cb.RunProgbar(math.ceil(total / steps_per_epoch)))  # last: shows all
     samples.set_model(gan)
-    real_tile = os.path.join(wd.samples, "real_batch.png")
+    real_tile = os.path.join(own.samples, "real_batch.png")
     if not os.path.exists(real_tile):  # the first real batch, once (source 003)
         first, _ = training_stream(source, prep, batch_size=real_per_step, seed=config.seed,
                                    end_step=1)
@@ -341,13 +363,13 @@ def run(config: Config, *, out=None) -> RunResult:
         samples.write_now()
         result = RunResult("completed", step, total, wd.path)
         try:
-            for path in write_report(wd.path):
+            for path in (write_report(wd.path) if role.chief else ()):
                 print(f"Wrote {path}.", file=out)
         except UserError as e:  # e.g. --log_every longer than the run: nothing to plot
             print(f"No report: {e}", file=out)
 
     writer.flush()
-    if config.export:
+    if config.export and role.chief:
         info = export_info(config, step, row_names)
         info["weights"] = "ema" if gan.ema is not None else "raw"
         export_generator(gan.sampling_generator, config.latent_dim, wd.export,
@@ -399,7 +421,7 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
                                     seed=config.seed, start_step=step, end_step=total,
                                     shuffle_buffer=config.shuffle_buffer,
                                     with_labels=config.num_classes > 0)
-        gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
+        gan.fit(shardable(stream), epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1 if config.progress == "epoch" else 0,
                 shuffle=False)
 
@@ -433,5 +455,5 @@ def _fit_growing(gan, source, prep, config, callbacks, stopper, health):
         stream, _ = training_stream(source, prep, batch_size=per_step, seed=config.seed,
                                     start_step=first, end_step=first + steps,
                                     shuffle_buffer=config.shuffle_buffer)
-        gan.fit(stream, epochs=1, steps_per_epoch=steps, callbacks=callbacks,
+        gan.fit(shardable(stream), epochs=1, steps_per_epoch=steps, callbacks=callbacks,
                 verbose=1 if config.progress == "epoch" else 0, shuffle=False)

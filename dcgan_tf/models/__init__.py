@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from dcgan_tf.losses import get_loss
 from dcgan_tf.models import conditional
-from dcgan_tf.models.common import ModelPair, with_spectral_norm
+from dcgan_tf.models.common import ModelPair, synchronize_batchnorm, with_spectral_norm
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
@@ -120,6 +120,9 @@ def build_from_config(config) -> ModelPair:
             raise ValueError("--spectral_norm wraps Conv2D/Dense layers; pggan's equalized "
                              "layers already control their scale.")
         pair = dataclasses.replace(pair, discriminator=with_spectral_norm(pair.discriminator))
+    if getattr(config, "sync_batchnorm", False):
+        for model in (pair.generator, pair.discriminator):
+            synchronize_batchnorm(model)
     return pair
 
 

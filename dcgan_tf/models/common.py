@@ -92,6 +92,17 @@ def with_spectral_norm(model: keras.Model) -> keras.Model:
     return keras.models.clone_model(model, clone_function=clone)
 
 
+def synchronize_batchnorm(model) -> int:
+    """Makes every BatchNormalization of `model` use the global batch's statistics under
+    tf.distribute (an all-reduce of the moments per layer); returns how many it changed."""
+    changed = 0
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            changed += 1
+    return changed
+
+
 def all_layers(model):
     """Every layer of `model`, nested models included."""
     for layer in model.layers:
