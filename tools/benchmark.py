@@ -1,0 +1,389 @@
+"""Train-step speed of dcgan_tf against a PyTorch implementation of the same networks and
+update, on this machine, in one run (the measuring instrument of BUILD_NOTES' speed table).
+
+    python tools/benchmark.py [--models dcgan64:64,dcgan64:128,mnist28:50,faces96:96,pggan32:64]
+                              [--variants fp32,xla,spe8,bf16,fp16,fp32_onednn0] [--rounds 3]
+                              [--steps 24] [--no-torch] [--cli] [--json OUT]
+
+Every measurement runs in its own fresh process (so one framework's thread pools and
+memory never touch another's): it builds the networks, trains `--steps` untimed warm-up
+steps, then `--steps` timed ones, and reports images/s, the time from process start to the
+end of the first step (imports, building, tracing, compilation) and peak resident memory.
+Rounds alternate every variant with the PyTorch reference, so machine noise hits all of
+them; the table gives medians and each variant's ratio to the reference's median.
+
+Networks (ours from the shipped configs, batch from the model spec):
+  dcgan64  configs/cat64.cfg's networks (64x64x3, ngf = ndf = 64, BCE, sequential update:
+           D on detached fakes, then G through the updated D, as PyTorch's DCGAN example).
+  mnist28  configs/mnist28.cfg (source 003's layers, biases, BCE, sequential).
+  faces96  configs/faces96.cfg (96x96x3, g_preset=cpu, BatchNorm without scale/offset,
+           2-class softmax D, uniform z, simultaneous update, L2 weight decay 1e-5).
+  pggan32  configs/pggan_digits.cfg's networks at a fixed 32x32 level (WGAN-GP + drift, EMA);
+           no PyTorch counterpart here.
+Variants of our trainer (`gan.fit` on an in-memory batch, the code the CLI runs):
+  fp32 (the defaults), xla (--jit_compile), spe8 (--steps_per_execution=8), bf16 / fp16
+  (--mixed_precision), fp32_onednn0 / fp32_onednn1 (TF_ENABLE_ONEDNN_OPTS forced), sim
+  (--update=simultaneous); combine with '+': xla+spe8.
+`--cli` also times `python -m dcgan_tf.train --flagfile=configs/cat64.cfg --batch_size=64`
+on a synthetic .npz at two run lengths; the difference cancels start-up and export.
+PyTorch is a benchmark-only dependency: `pip install torch==2.13.0` (a CPU build here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+START = time.perf_counter()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {"dcgan64": "cat64.cfg", "mnist28": "mnist28.cfg", "faces96": "faces96.cfg",
+           "pggan32": "pggan_digits.cfg"}
+VARIANT_FIELDS = {
+    "fp32": {},
+    "xla": {"jit_compile": True},
+    "spe8": {"steps_per_execution": 8},
+    "bf16": {"mixed_precision": "bf16"},
+    "fp16": {"mixed_precision": "fp16"},
+    "sim": {"update": "simultaneous"},
+}
+ONEDNN = {"onednn0": "0", "onednn1": "1"}
+
+
+def parse_variant(name: str):
+    """'xla+spe8+onednn0' -> (Config fields, TF_ENABLE_ONEDNN_OPTS or None)."""
+    fields, onednn = {}, None
+    for part in name.replace("fp32_", "fp32+").split("+"):
+        if part in ONEDNN:
+            onednn = ONEDNN[part]
+        elif part in VARIANT_FIELDS:
+            fields.update(VARIANT_FIELDS[part])
+        else:
+            raise SystemExit(f"unknown variant part {part!r}; use {sorted(VARIANT_FIELDS)} "
+                             f"or {sorted(ONEDNN)}, joined with '+'")
+    return fields, onednn
+
+
+# --------------------------------------------------------------------------- TF worker
+
+def tf_config(model: str, batch: int, fields: dict):
+    from dcgan_tf.config import Config
+    from dcgan_tf.flags import flagfile_values
+    from dcgan_tf.workdir import resolve
+
+    values = flagfile_values(os.path.join(ROOT, "configs", CONFIGS[model]))
+    values.update(batch_size=batch, workdir="unused", train_steps=1, epochs=0, total_kimg=0,
+                  data="unused", **fields)
+    if model == "pggan32":  # one fixed 32x32 level: no growth, no fade
+        values.update(start_resolution=32, train_steps=0, total_kimg=1.0)
+    return resolve(Config(**values).validate())
+
+
+def run_tf(model: str, batch: int, variant: str, steps: int) -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from dcgan_tf.config import POLICIES
+    from dcgan_tf.trainer import build_gan, build_pair
+
+    fields, _ = parse_variant(variant)
+    config = tf_config(model, batch, fields)
+    keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
+    keras.utils.set_random_seed(0)
+    gan = build_gan(config, build_pair(config))
+    real = np.random.default_rng(0).uniform(
+        -1, 1, (batch, config.resolution, config.resolution, config.channels)).astype("float32")
+    data = tf.data.Dataset.from_tensors(real).repeat()
+    spe = config.steps_per_execution
+    steps = max(spe, steps // spe * spe)
+    gan.fit(data, epochs=1, steps_per_epoch=spe, verbose=0)
+    first = time.perf_counter() - START
+    gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up
+    t0 = time.perf_counter()
+    gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    seconds = time.perf_counter() - t0
+    return {"images_per_s": steps * batch / seconds, "first_step_s": first,
+            "onednn": _onednn_on(), "threads": (tf.config.threading.get_inter_op_parallelism_threads(),
+                                                tf.config.threading.get_intra_op_parallelism_threads())}
+
+
+def _onednn_on() -> bool:
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+# --------------------------------------------------------------------------- PyTorch worker
+
+def torch_nets(model: str):
+    """(G, D, latent_dim, resolution, channels, update, head) in PyTorch, layer for layer
+    the networks of dcgan_tf.models (same shapes, biases, BatchNorm constants)."""
+    import torch.nn as nn
+
+    def bn(c, affine=True):
+        return nn.BatchNorm2d(c, eps=1e-5, momentum=0.1, affine=affine)
+
+    if model == "dcgan64":
+        nz, g, d, c = 100, 64, 64, 3
+        G = nn.Sequential(
+            nn.ConvTranspose2d(nz, g * 8, 4, 1, 0, bias=False), bn(g * 8), nn.ReLU(True),
+            nn.ConvTranspose2d(g * 8, g * 4, 4, 2, 1, bias=False), bn(g * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(g * 4, g * 2, 4, 2, 1, bias=False), bn(g * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(g * 2, g, 4, 2, 1, bias=False), bn(g), nn.ReLU(True),
+            nn.ConvTranspose2d(g, c, 4, 2, 1, bias=False), nn.Tanh())
+        D = nn.Sequential(
+            nn.Conv2d(c, d, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(d, d * 2, 4, 2, 1, bias=False), bn(d * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(d * 2, d * 4, 4, 2, 1, bias=False), bn(d * 4), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(d * 4, d * 8, 4, 2, 1, bias=False), bn(d * 8), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(d * 8, 1, 4, 1, 0, bias=False), nn.Flatten())
+        return G, D, nz, 64, c, "sequential", "sigmoid"
+    if model == "mnist28":
+        nz = 100
+        G = nn.Sequential(
+            nn.ConvTranspose2d(nz, 512, 3, 1, 0), bn(512), nn.ReLU(True),
+            nn.ConvTranspose2d(512, 256, 3, 2, 0), bn(256), nn.ReLU(True),
+            nn.ConvTranspose2d(256, 128, 4, 2, 1), bn(128), nn.ReLU(True),
+            nn.ConvTranspose2d(128, 1, 4, 2, 1), nn.Tanh())
+        D = nn.Sequential(
+            nn.Conv2d(1, 128, 4, 2, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(128, 256, 4, 2, 1), bn(256), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(256, 512, 3, 2, 0), bn(512), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(512, 1, 3, 1, 0), nn.Flatten())
+        return G, D, nz, 28, 1, "sequential", "sigmoid"
+    if model == "faces96":
+        nz, (g0, g1, g2, g3), ds = 100, (250, 150, 90, 54), (64, 128, 256, 512)
+
+        def up(i, o):  # 5x5 stride 2 'same': padding 2 plus one output row/column
+            return nn.ConvTranspose2d(i, o, 5, 2, 2, output_padding=1)
+
+        G = nn.Sequential(
+            nn.ConvTranspose2d(nz, g0, 6, 1, 0), bn(g0, False), nn.ReLU(True),
+            up(g0, g1), bn(g1, False), nn.ReLU(True), up(g1, g2), bn(g2, False), nn.ReLU(True),
+            up(g2, g3), bn(g3, False), nn.ReLU(True), up(g3, 3), nn.Tanh())
+        layers, prev = [], 3
+        for o in ds:
+            layers += [nn.Conv2d(prev, o, 5, 2, 2), bn(o, False), nn.LeakyReLU(0.2, True)]
+            prev = o
+        D = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512 * 6 * 6, 2))
+        return G, D, nz, 96, 3, "simultaneous", "softmax2"
+    raise SystemExit(f"no PyTorch reference for {model!r}")
+
+
+def run_torch(model: str, batch: int, steps: int) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    G, D, nz, res, c, update, head = torch_nets(model)
+    decay = 1e-5 if model == "faces96" else 0.0
+    lr = 1e-4 if model == "faces96" else 2e-4
+    opt_g = torch.optim.Adam(G.parameters(), lr, betas=(0.5, 0.999), weight_decay=decay)
+    opt_d = torch.optim.Adam(D.parameters(), lr, betas=(0.5, 0.999), weight_decay=decay)
+    real = torch.rand(batch, c, res, res) * 2 - 1
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    cls_real, cls_fake = torch.ones(batch, dtype=torch.long), torch.zeros(batch, dtype=torch.long)
+
+    def d_loss(real_out, fake_out):
+        if head == "softmax2":
+            return F.cross_entropy(real_out, cls_real) + F.cross_entropy(fake_out, cls_fake)
+        return (F.binary_cross_entropy_with_logits(real_out, ones)
+                + F.binary_cross_entropy_with_logits(fake_out, zeros))
+
+    def g_loss(fake_out):
+        if head == "softmax2":
+            return F.cross_entropy(fake_out, cls_real)
+        return F.binary_cross_entropy_with_logits(fake_out, ones)
+
+    def sequential():  # the PyTorch DCGAN example's step
+        z = (torch.randn(batch, nz, 1, 1))
+        fake = G(z)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss(D(real), D(fake.detach())).backward()
+        opt_d.step()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss(D(fake)).backward()
+        opt_g.step()
+
+    def simultaneous():  # both losses from one forward pass (the TF DCGAN tutorial's step)
+        z = torch.rand(batch, nz, 1, 1) * 2 - 1
+        fake = G(z)
+        fake_out = D(fake)
+        ld, lg = d_loss(D(real), fake_out), g_loss(fake_out)
+        gd = torch.autograd.grad(ld, list(D.parameters()), retain_graph=True)
+        gg = torch.autograd.grad(lg, list(G.parameters()))
+        for p, g in zip(D.parameters(), gd):
+            p.grad = g
+        for p, g in zip(G.parameters(), gg):
+            p.grad = g
+        opt_d.step()
+        opt_g.step()
+
+    step = sequential if update == "sequential" else simultaneous
+    step()
+    first = time.perf_counter() - START
+    for _ in range(steps):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    seconds = time.perf_counter() - t0
+    return {"images_per_s": steps * batch / seconds, "first_step_s": first,
+            "threads": (torch.get_num_interop_threads(), torch.get_num_threads()),
+            "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available()}
+
+
+# --------------------------------------------------------------------------- CLI timing
+
+def run_cli(batch: int, short: int, long: int) -> dict:
+    """images/s of `python -m dcgan_tf.train` from the difference of two run lengths."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "photos.npz")
+        np.savez(data, images=np.random.default_rng(0).integers(
+            0, 256, (512, 64, 64, 3), dtype=np.uint8))
+        seconds = {}
+        for steps in (short, long):
+            cmd = [sys.executable, "-m", "dcgan_tf.train", "--flagfile=configs/cat64.cfg",
+                   f"--data={data}", f"--batch_size={batch}", f"--train_steps={steps}",
+                   "--epochs=0", f"--workdir={os.path.join(tmp, f'run{steps}')}"]
+            t0 = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+            seconds[steps] = time.perf_counter() - t0
+            if proc.returncode:
+                raise SystemExit(f"CLI run failed: {proc.stderr[-2000:]}")
+    return {"images_per_s": (long - short) * batch / (seconds[long] - seconds[short]),
+            "short_s": seconds[short], "long_s": seconds[long]}
+
+
+# --------------------------------------------------------------------------- driver
+
+def worker(spec: dict) -> None:
+    if spec["kind"] == "tf":
+        out = run_tf(spec["model"], spec["batch"], spec["variant"], spec["steps"])
+    elif spec["kind"] == "cli":
+        out = run_cli(spec["batch"], spec["short"], spec["long"])
+    else:
+        out = run_torch(spec["model"], spec["batch"], spec["steps"])
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def measure(spec: dict) -> dict:
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if spec["kind"] == "tf":
+        onednn = parse_variant(spec["variant"])[1]
+        if onednn is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
+                           json.dumps(spec)], cwd=ROOT, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise SystemExit(f"{spec} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def machine() -> str:
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next(line for line in f if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    isa = [k for k in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
+                       "amx_tile") if f" {k}" in flags]
+    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                          "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+               if k in os.environ}
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+            f"ISA {'+'.join(isa) or '?'}, thread settings {threads or 'defaults'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="dcgan64:64,dcgan64:128,mnist28:50,faces96:96,"
+                                            "pggan32:64")
+    parser.add_argument("--variants", default="fp32,xla,spe8,bf16")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--no-torch", dest="torch", action="store_false")
+    parser.add_argument("--cli", action="store_true",
+                        help="also time the training CLI (cat64.cfg at batch 64)")
+    parser.add_argument("--cli_steps", default="8,40")
+    parser.add_argument("--json", default="")
+    parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(json.loads(args.worker))
+    for variant in args.variants.split(","):
+        parse_variant(variant)
+    if args.torch:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise SystemExit("The PyTorch reference needs torch: pip install torch==2.13.0 "
+                             "(or pass --no-torch).") from None
+    jobs = []
+    for item in args.models.split(","):
+        model, _, batch = item.partition(":")
+        if model not in CONFIGS:
+            raise SystemExit(f"unknown model {model!r}; choose from {sorted(CONFIGS)}")
+        batch = int(batch or 64)
+        for variant in args.variants.split(","):
+            jobs.append(dict(kind="tf", model=model, batch=batch, variant=variant,
+                             steps=args.steps))
+        if args.torch and model != "pggan32":
+            jobs.append(dict(kind="torch", model=model, batch=batch, variant="pytorch",
+                             steps=args.steps))
+    if args.cli:
+        short, long = (int(s) for s in args.cli_steps.split(","))
+        jobs.append(dict(kind="cli", model="dcgan64", batch=64, variant="cli default",
+                         short=short, long=long))
+    print(f"Machine: {machine()}", flush=True)
+    results = {}
+    for r in range(args.rounds):
+        for job in jobs:
+            out = measure(job)
+            key = (job["model"], job["batch"], job["variant"])
+            results.setdefault(key, []).append(out)
+            print(f"round {r + 1} {job['model']}:{job['batch']} {job['variant']}: "
+                  f"{out['images_per_s']:.1f} images/s", flush=True)
+    rows = []
+    print(f"\n{'model':<9}{'batch':>6}  {'variant':<16}{'images/s':>9}{'vs torch':>9}"
+          f"{'1st step s':>11}{'peak MB':>9}")
+    for (model, batch, variant), outs in results.items():
+        ips = statistics.median(o["images_per_s"] for o in outs)
+        ref = results.get((model, batch, "pytorch"))
+        ratio = ips / statistics.median(o["images_per_s"] for o in ref) if ref else None
+        if variant == "cli default" and (model, 64, "pytorch") in results:
+            ratio = ips / statistics.median(o["images_per_s"] for o in results[(model, 64,
+                                                                                 "pytorch")])
+        first = statistics.median(o.get("first_step_s", float("nan")) for o in outs)
+        peak = max(o["peak_rss_mb"] for o in outs)
+        rows.append(dict(model=model, batch=batch, variant=variant, images_per_s=ips,
+                         ratio=ratio, first_step_s=first, peak_rss_mb=peak,
+                         runs=[o["images_per_s"] for o in outs],
+                         extra={k: v for k, v in outs[0].items()
+                                if k in ("onednn", "threads", "torch", "mkldnn")}))
+        print(f"{model:<9}{batch:>6}  {variant:<16}{ips:9.1f}"
+              f"{'' if ratio is None else f'{ratio:9.2f}':>9}{first:11.1f}{peak:9.0f}")
+    print("\nworker details:", json.dumps({f"{r['model']}:{r['batch']} {r['variant']}":
+                                           r["extra"] for r in rows}))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine(), "rounds": args.rounds, "steps": args.steps,
+                       "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
