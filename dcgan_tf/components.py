@@ -58,7 +58,7 @@ def step_components(config, generator, discriminator=None) -> dict:
         "regularizers": regularizers_from_config(config, spec),
         "augmentations": augmentations_from_config(config),
         "ema": GeneratorEMA.from_config(config, generator),
-        "update": UpdateRule(config.d_steps, config.g_steps, config.update),
+        "update": UpdateRule(config.d_steps, config.g_steps, config.update, config.d_pass),
     }
 
 

@@ -19,6 +19,7 @@ POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 PREPROCESS = ("resize", "center", "resize_then_center")
 ON_DIVERGENCE = ("stop", "retry")
 UPDATE = ("sequential", "simultaneous")
+D_PASS = ("split", "joint")  # dcgan_tf.gan.D_PASSES
 PROGRESS = ("run", "epoch", "none")
 
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
@@ -69,6 +70,7 @@ class Config:
     # loss and update rule
     loss: str = "bce"
     update: str = "sequential"
+    d_pass: str = "split"
     d_steps: int = 1
     g_steps: int = 1
     label_flip: float = 0.0
@@ -142,6 +144,7 @@ class Config:
         _choice("preprocess", self.preprocess, PREPROCESS)
         _choice("on_divergence", self.on_divergence, ON_DIVERGENCE)
         _choice("update", self.update, UPDATE)
+        _choice("d_pass", self.d_pass, D_PASS)
         _choice("progress", self.progress, PROGRESS)
         _choice("d_conditioning", self.d_conditioning,
                 ("input", "hidden", "input+hidden", "projection"))

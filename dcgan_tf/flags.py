@@ -71,6 +71,9 @@ HELP = {
     "update": "Order of the two updates in a step: sequential (D first, then G through the "
               "updated D; sources 000/003) or simultaneous (both from one forward pass; "
               "source 004, the TensorFlow DCGAN tutorial).",
+    "d_pass": "split: D scores reals and fakes in two calls, BatchNorm normalising them "
+              "apart (sources 000/003/004); joint: one call on both (one larger batch, "
+              "BatchNorm statistics of the mixed batch).",
     "diffaugment": "DiffAugment policy (Zhao et al. 2020) for every image D sees: a comma "
                    "list of color, translation, cutout (e.g. color,translation,cutout).",
     "ada_target": "Adaptive discriminator augmentation (Karras et al. 2020): target of "

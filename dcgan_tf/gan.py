@@ -43,6 +43,7 @@ from dcgan_tf.regularizers import StepContext
 from dcgan_tf.registry import check_choice, check_positive_int
 
 UPDATE_ORDERS = ("sequential", "simultaneous")
+D_PASSES = ("split", "joint")
 CORE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
                 "g_grad_norm")
 
@@ -55,11 +56,15 @@ class UpdateRule:
       per D update; one of them is 1.
     order: "sequential" (D first, G then reads the fakes through the updated D) or
       "simultaneous" (both gradients from one forward pass; saves one D pass per step).
+    d_pass: "split" (D's loss from two calls, reals and fakes normalised apart by
+      BatchNorm, as sources 000/003/004) or "joint" (one call on reals and fakes
+      concatenated: one larger batch, BatchNorm statistics of the mixed batch).
     """
 
     d_steps: int = 1
     g_steps: int = 1
     order: str = "sequential"
+    d_pass: str = "split"
 
     def __post_init__(self):
         check_positive_int("d_steps", self.d_steps)
@@ -70,6 +75,7 @@ class UpdateRule:
                 f"g_steps={self.g_steps})."
             )
         check_choice("update order", self.order, UPDATE_ORDERS)
+        check_choice("d_pass", self.d_pass, D_PASSES)
 
 
 def _inputs(model) -> list:
@@ -304,9 +310,14 @@ class GAN(keras.Model):
         batch = tf.shape(real)[0]
         real_t, fake_t = self.targets.draw(batch, self.next_seed() if self.targets.label_flip
                                            else None)
-        # Two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart.
-        real_logits = self.discriminate(self.augment(real), y, training=True)
-        fake_logits = self.discriminate(self.augment(fake), y, training=True)
+        if self.update_rule.d_pass == "joint":  # one call on both halves
+            images = tf.concat([real, tf.cast(fake, real.dtype)], 0)
+            both = self.discriminate(self.augment(images),
+                                     None if y is None else tf.concat([y, y], 0), training=True)
+            real_logits, fake_logits = tf.split(both, 2, axis=0)
+        else:  # two calls, as in sources 000/003: BatchNorm normalises reals and fakes apart
+            real_logits = self.discriminate(self.augment(real), y, training=True)
+            fake_logits = self.discriminate(self.augment(fake), y, training=True)
         per_example = self.loss_spec.d_fn(real_logits=real_logits, fake_logits=fake_logits,
                                           real_targets=real_t, fake_targets=fake_t)
         d_loss = losses_lib.reduce_per_replica(per_example)

@@ -61,13 +61,15 @@ def test_discriminator_with_zero_logits_has_loss_two_ln_two(loss, head):
         assert logs["d_real"][-1] == pytest.approx(0.5) and logs["d_fake"][-1] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("order", ["sequential", "simultaneous"])
-def test_one_update_of_a_linear_pair_equals_the_hand_computation(order):
+@pytest.mark.parametrize("order,d_pass", [("sequential", "split"), ("simultaneous", "split"),
+                                          ("sequential", "joint")])
+def test_one_update_of_a_linear_pair_equals_the_hand_computation(order, d_pass):
+    """(With no BatchNorm in D, scoring reals and fakes in one call changes nothing.)"""
     lr, wg, bg, wd = 0.1, 0.5, 0.1, 0.8
     generator, discriminator = linear_pair(wg=wg, bg=bg, wd=wd)
     gan = fixed_z(GAN(generator, discriminator, latent_dim=1, head="sigmoid", seed=0))
     compile_with(gan, keras.optimizers.SGD(lr), keras.optimizers.SGD(lr), loss="bce",
-                 update=order)
+                 update=order, d_pass=d_pass)
     logs = gan.fit(REAL.reshape(4, 1, 1, 1), batch_size=4, epochs=1, verbose=0,
                    shuffle=False).history
 
@@ -89,11 +91,36 @@ def test_one_update_of_a_linear_pair_equals_the_hand_computation(order):
     assert logs["d_fake_after"][-1] == pytest.approx(after, rel=1e-5)
 
 
+def test_joint_d_pass_normalises_reals_and_fakes_together():
+    """With BatchNorm in D, the joint pass sees the statistics of the mixed batch: each half
+    normalised alone has mean 0 (logit mean 0 for a zero-bias dense), together not."""
+    def bn_d():
+        x = keras.Input((1, 1, 1))
+        h = keras.layers.BatchNormalization(center=False, scale=False)(x)
+        d = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(
+            keras.layers.Flatten()(h))
+        return keras.Model(x, d)
+
+    logs = {}
+    for d_pass in ("split", "joint"):
+        generator, _ = linear_pair(wg=0.5, bg=3.0)  # fakes far from the reals
+        gan = fixed_z(GAN(generator, bn_d(), latent_dim=1, head="linear", seed=0))
+        compile_with(gan, keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0),
+                     loss="hinge", d_pass=d_pass)
+        logs[d_pass] = gan.fit(REAL.reshape(4, 1, 1, 1), batch_size=4, epochs=1,
+                               verbose=0).history
+    assert logs["split"]["d_real"][-1] == pytest.approx(0.0, abs=1e-5)
+    assert logs["split"]["d_fake"][-1] == pytest.approx(0.0, abs=1e-5)
+    assert logs["joint"]["d_real"][-1] < -0.5 < 0.5 < logs["joint"]["d_fake"][-1]
+
+
 def test_update_rule_validates():
     with pytest.raises(ValueError, match="either d_steps > 1 or g_steps > 1"):
         UpdateRule(2, 2)
     with pytest.raises(ValueError, match=r"Unknown update order 'parallel'"):
         UpdateRule(order="parallel")
+    with pytest.raises(ValueError, match=r"Unknown d_pass 'fused'"):
+        UpdateRule(d_pass="fused")
     with pytest.raises(TypeError, match="loss must be a LossSpec"):
         generator, discriminator = linear_pair()
         GAN(generator, discriminator, latent_dim=1).compile(
