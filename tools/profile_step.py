@@ -86,7 +86,7 @@ def main():
     print(f"{args.model} batch {args.batch} {args.variant}: wall {wall * 1e3:.1f} ms/step, "
           f"op time {total / 1e9 / args.steps:.1f} ms/step (summed over threads); "
           f"trace in {logdir}")
-    print(f"{"op type":<40}{'ms/step':>9}{'share':>8}")
+    print(f"{'op type':<40}{'ms/step':>9}{'share':>8}")
     for op_type, ps in totals.most_common(args.top):
         print(f"{op_type:<40}{ps / 1e9 / args.steps:9.2f}{ps / total:8.1%}")
 
