@@ -18,8 +18,8 @@ Networks (ours from the shipped configs, batch from the model spec):
   mnist28  configs/mnist28.cfg (source 003's layers, biases, BCE, sequential).
   faces96  configs/faces96.cfg (96x96x3, g_preset=cpu, BatchNorm without scale/offset,
            2-class softmax D, uniform z, simultaneous update, L2 weight decay 1e-5).
-  pggan32  configs/pggan_digits.cfg's networks at a fixed 32x32 level (WGAN-GP + drift, EMA);
-           no PyTorch counterpart here.
+  pggan32  configs/pggan_digits.cfg's networks at a fixed 32x32 level (equalized LR, pixel
+           norm, minibatch stddev; WGAN-GP + drift, EMA 0.99, sequential).
 Variants of our trainer (`gan.fit` on an in-memory batch, the code the CLI runs):
   fp32 (the defaults), xla (--jit_compile), spe8 (--steps_per_execution=8), bf16 / fp16
   (--mixed_precision), fp32_onednn0 / fp32_onednn1 (TF_ENABLE_ONEDNN_OPTS forced), sim
@@ -175,7 +175,96 @@ def torch_nets(model: str):
             prev = o
         D = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512 * 6 * 6, 2))
         return G, D, nz, 96, 3, "simultaneous", "softmax2"
+    if model == "pggan32":
+        return _torch_pggan32()
     raise SystemExit(f"no PyTorch reference for {model!r}")
+
+
+def _torch_pggan32():
+    """configs/pggan_digits.cfg's networks at their final 32x32 level (latent 128, maps
+    128/128/64/32, one channel): equalized learning rate, pixel norm, minibatch stddev
+    (group 4), the fade-in branches computed as ours are (alpha = 1 there)."""
+    import math
+
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class EqConv(nn.Module):
+        def __init__(self, cin, cout, k, gain=math.sqrt(2)):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(cout, cin, k, k))
+            self.b = nn.Parameter(torch.zeros(cout))
+            self.scale, self.pad = gain / math.sqrt(cin * k * k), k // 2
+
+        def forward(self, x):
+            return F.conv2d(x, self.w * self.scale, self.b, padding=self.pad)
+
+    class EqDense(nn.Module):
+        def __init__(self, cin, cout, gain=math.sqrt(2)):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(cout, cin))
+            self.b = nn.Parameter(torch.zeros(cout))
+            self.scale = gain / math.sqrt(cin)
+
+        def forward(self, x):
+            return F.linear(x, self.w * self.scale, self.b)
+
+    def pn(x):
+        return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+
+    def act(x):
+        return F.leaky_relu(x, 0.2)
+
+    nf = {1: 128, 2: 128, 3: 64, 4: 32}
+    nz, ch = 128, 1
+
+    class G(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = EqDense(nz, 16 * nf[1], gain=math.sqrt(2) / 4)
+            self.a = nn.ModuleList([EqConv(nf[1], nf[1], 3)] + [
+                EqConv(nf[l], nf[l + 1], 3) for l in (1, 2, 3)])
+            self.b = nn.ModuleList([EqConv(nf[l + 1], nf[l + 1], 3) for l in (1, 2, 3)])
+            self.rgb = nn.ModuleList([EqConv(nf[l + 1], ch, 1, gain=1.0) for l in range(4)])
+
+        def forward(self, z):
+            x = pn(act(self.dense(pn(z)).view(-1, nf[1], 4, 4)))
+            x = pn(act(self.a[0](x)))
+            for level in (1, 2, 3):
+                before = x
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+                x = pn(act(self.b[level - 1](pn(act(self.a[level](x))))))
+            old = F.interpolate(self.rgb[2](before), scale_factor=2, mode="nearest")
+            return torch.lerp(old, self.rgb[3](x), 1.0)
+
+    class D(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rgb = nn.ModuleList([EqConv(ch, nf[l + 1], 1) for l in range(4)])
+            self.a = nn.ModuleList([EqConv(nf[l + 1], nf[l + 1], 3) for l in (1, 2, 3)])
+            self.b = nn.ModuleList([EqConv(nf[l + 1], nf[l], 3) for l in (1, 2, 3)])
+            self.final_conv = EqConv(nf[1] + 1, nf[1], 3)
+            self.final_dense = EqDense(16 * nf[1], 128)
+            self.logits = EqDense(128, 1, gain=1.0)
+
+        def block(self, x, level):
+            return F.avg_pool2d(act(self.b[level - 1](act(self.a[level - 1](x)))), 2)
+
+        def forward(self, images):
+            x = self.block(act(self.rgb[3](images)), 3)
+            old = act(self.rgb[2](F.avg_pool2d(images, 2)))
+            x = torch.lerp(old, x, 1.0)
+            for level in (2, 1):
+                x = self.block(x, level)
+            n, c, h, w = x.shape  # minibatch stddev over groups of 4
+            y = x.view(4, -1, c, h, w)
+            y = (y - y.mean(0)).pow(2).mean(0).add(1e-8).sqrt().mean(dim=[1, 2, 3])
+            y = y.view(-1, 1, 1, 1).repeat(4, 1, h, w)
+            x = act(self.final_conv(torch.cat([x, y], 1)))
+            return self.logits(act(self.final_dense(x.flatten(1))))
+
+    return G(), D(), nz, 32, ch, "wgan_gp", "linear"
 
 
 def run_torch(model: str, batch: int, steps: int) -> dict:
@@ -203,6 +292,31 @@ def run_torch(model: str, batch: int, steps: int) -> dict:
             return F.cross_entropy(fake_out, cls_real)
         return F.binary_cross_entropy_with_logits(fake_out, ones)
 
+    if update == "wgan_gp":  # configs/pggan_digits.cfg: WGAN-GP + drift, Adam(0, 0.99), EMA
+        import copy
+
+        opt_g = torch.optim.Adam(G.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
+        opt_d = torch.optim.Adam(D.parameters(), 1e-3, betas=(0.0, 0.99), eps=1e-8)
+        ema = copy.deepcopy(G).requires_grad_(False)
+
+        def wgan_gp():
+            fake = G(torch.randn(batch, nz))
+            opt_d.zero_grad(set_to_none=True)
+            real_out, fake_out = D(real), D(fake.detach())
+            eps = torch.rand(batch, 1, 1, 1)
+            mixed = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
+            grad, = torch.autograd.grad(D(mixed).sum(), mixed, create_graph=True)
+            gp = 10.0 * (grad.flatten(1).norm(dim=1) - 1).pow(2)
+            (fake_out.mean() - real_out.mean() + gp.mean()
+             + 0.001 * real_out.pow(2).mean()).backward()
+            opt_d.step()
+            opt_g.zero_grad(set_to_none=True)
+            (-D(fake).mean()).backward()
+            opt_g.step()
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), G.parameters()):
+                    e.lerp_(p, 1 - 0.99)
+
     def sequential():  # the PyTorch DCGAN example's step
         z = (torch.randn(batch, nz, 1, 1))
         fake = G(z)
@@ -227,7 +341,8 @@ def run_torch(model: str, batch: int, steps: int) -> dict:
         opt_d.step()
         opt_g.step()
 
-    step = sequential if update == "sequential" else simultaneous
+    step = {"sequential": sequential, "simultaneous": simultaneous}.get(update)
+    step = step or wgan_gp
     step()
     first = time.perf_counter() - START
     for _ in range(steps):
@@ -342,7 +457,7 @@ def main():
         for variant in args.variants.split(","):
             jobs.append(dict(kind="tf", model=model, batch=batch, variant=variant,
                              steps=args.steps))
-        if args.torch and model != "pggan32":
+        if args.torch:
             jobs.append(dict(kind="torch", model=model, batch=batch, variant="pytorch",
                              steps=args.steps))
     if args.cli:
