@@ -324,7 +324,8 @@ class GAN(keras.Model):
         ctx = StepContext(self, "d", self.discriminator, real=real, fake=tf.stop_gradient(fake),
                           labels=y, real_logits=real_logits, fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.d_step)
-        stats.update(d_loss=d_loss * _replicas(), d_real=tf.reduce_mean(self.head.score(real_logits)),
+        stats.update(d_loss=d_loss * _replicas(),
+                     d_real=tf.reduce_mean(self.head.score(real_logits)),
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
         return d_loss + penalty, stats, weights, real_logits, fake_logits
 

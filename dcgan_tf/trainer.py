@@ -421,7 +421,8 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
                                     seed=config.seed, start_step=step, end_step=total,
                                     shuffle_buffer=config.shuffle_buffer,
                                     with_labels=config.num_classes > 0)
-        gan.fit(shardable(stream), epochs=epoch + epochs, initial_epoch=epoch, steps_per_epoch=per_epoch,
+        gan.fit(shardable(stream), epochs=epoch + epochs, initial_epoch=epoch,
+                steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1 if config.progress == "epoch" else 0,
                 shuffle=False)
 

@@ -111,8 +111,9 @@ def run_tf(model: str, batch: int, variant: str, steps: int) -> dict:
     gan.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
     seconds = time.perf_counter() - t0
     return {"images_per_s": steps * batch / seconds, "first_step_s": first,
-            "onednn": _onednn_on(), "threads": (tf.config.threading.get_inter_op_parallelism_threads(),
-                                                tf.config.threading.get_intra_op_parallelism_threads())}
+            "onednn": _onednn_on(),
+            "threads": (tf.config.threading.get_inter_op_parallelism_threads(),
+                        tf.config.threading.get_intra_op_parallelism_threads())}
 
 
 def _onednn_on() -> bool:
@@ -444,7 +445,7 @@ def main():
         parse_variant(variant)
     if args.torch:
         try:
-            import torch  # noqa: F401
+            import torch  # noqa: F401  (only: is it installed?)
         except ImportError:
             raise SystemExit("The PyTorch reference needs torch: pip install torch==2.13.0 "
                              "(or pass --no-torch).") from None
