@@ -202,7 +202,10 @@ def _run(config: Config, strategy, role: WorkerRole, out) -> RunResult:
     wd = Workdir(config.workdir)  # what the run reads (resume); `own` is where it writes
     previous = _check_workdir(config, wd)
     own = Workdir(role.write_path(wd.path))
-    if strategy.num_replicas_in_sync > 1:
+    if strategy.num_replicas_in_sync == 1 and config.strategy != "default":
+        print(f"--strategy={config.strategy} found one device "
+              f"({strategy.extended.worker_devices[0]}): training on one replica.", file=out)
+    elif strategy.num_replicas_in_sync > 1:
         print(f"Training on {strategy.num_replicas_in_sync} replicas "
               f"({type(strategy).__name__}), {config.batch_size // strategy.num_replicas_in_sync}"
               f" images each; this process is {'the chief' if role.chief else role.task}.",
