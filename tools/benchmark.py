@@ -357,6 +357,69 @@ def run_torch(model: str, batch: int, steps: int) -> dict:
             "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available()}
 
 
+# --------------------------------------------------------------------------- one op, and peak
+
+# dcgan64's third generator layer: 16x16x128 -> 32x32x64, 4x4 kernel, stride 2
+OP_SHAPE = dict(size=16, cin=128, cout=64)
+
+
+def op_flops(batch: int) -> float:
+    """FLOPs of the transposed convolution's forward, input gradient and weight gradient."""
+    forward = 2.0 * batch * OP_SHAPE["size"] ** 2 * OP_SHAPE["cin"] * 16 * OP_SHAPE["cout"]
+    return 3 * forward
+
+
+def run_op(framework: str, batch: int, steps: int) -> dict:
+    """GFLOP/s of one Conv2DTranspose (forward + both gradients) in TF or PyTorch, and of
+    a 2048x2048 float32 matrix product (the practical peak of this machine)."""
+    import numpy as np
+
+    size, cin, cout = OP_SHAPE["size"], OP_SHAPE["cin"], OP_SHAPE["cout"]
+    if framework == "tf":
+        import tensorflow as tf
+
+        layer = tf.keras.layers.Conv2DTranspose(cout, 4, strides=2, padding="same",
+                                                use_bias=False)
+        x = tf.Variable(tf.random.normal([batch, size, size, cin]))
+        layer.build(x.shape)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                y = layer(x)
+                loss = tf.reduce_sum(y * y)
+            return tape.gradient(loss, [x] + layer.trainable_variables)
+
+        a = tf.random.normal([2048, 2048])
+        gemm = tf.function(lambda: tf.linalg.matmul(a, a))
+    else:
+        import torch
+
+        layer = torch.nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)
+        x = torch.randn(batch, cin, size, size, requires_grad=True)
+
+        def step():
+            y = layer(x)
+            return torch.autograd.grad((y * y).sum(), [x, layer.weight])
+
+        a = torch.randn(2048, 2048)
+
+        def gemm():
+            return a @ a
+
+    def rate(fn, flops, n):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out = fn()
+        first = out[0] if isinstance(out, (list, tuple)) else out
+        np.asarray(first.detach() if hasattr(first, "detach") else first)  # wait for it
+        return flops * n / (time.perf_counter() - t0) / 1e9
+
+    return {"images_per_s": rate(step, op_flops(batch), steps),  # GFLOP/s in this mode
+            "gemm_gflops": rate(gemm, 2.0 * 2048 ** 3, steps)}
+
+
 # --------------------------------------------------------------------------- CLI timing
 
 def run_cli(batch: int, short: int, long: int) -> dict:
@@ -387,6 +450,8 @@ def run_cli(batch: int, short: int, long: int) -> dict:
 def worker(spec: dict) -> None:
     if spec["kind"] == "tf":
         out = run_tf(spec["model"], spec["batch"], spec["variant"], spec["steps"])
+    elif spec["kind"] == "op":
+        out = run_op(spec["variant"], spec["batch"], spec["steps"])
     elif spec["kind"] == "cli":
         out = run_cli(spec["batch"], spec["short"], spec["long"])
     else:
@@ -436,6 +501,9 @@ def main():
     parser.add_argument("--cli", action="store_true",
                         help="also time the training CLI (cat64.cfg at batch 64)")
     parser.add_argument("--cli_steps", default="8,40")
+    parser.add_argument("--op", action="store_true",
+                        help="also time one Conv2DTranspose (dcgan64's 16->32 px layer, "
+                             "batch 64) in TF and PyTorch, in GFLOP/s, next to a GEMM")
     parser.add_argument("--json", default="")
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -465,6 +533,10 @@ def main():
         short, long = (int(s) for s in args.cli_steps.split(","))
         jobs.append(dict(kind="cli", model="dcgan64", batch=64, variant="cli default",
                          short=short, long=long))
+    if args.op:
+        for framework in ("tf", "torch") if args.torch else ("tf",):
+            jobs.append(dict(kind="op", model="conv_transpose", batch=64, variant=framework,
+                             steps=args.steps))
     print(f"Machine: {machine()}", flush=True)
     results = {}
     for r in range(args.rounds):
@@ -472,14 +544,17 @@ def main():
             out = measure(job)
             key = (job["model"], job["batch"], job["variant"])
             results.setdefault(key, []).append(out)
+            unit = "GFLOP/s" if job["kind"] == "op" else "images/s"
             print(f"round {r + 1} {job['model']}:{job['batch']} {job['variant']}: "
-                  f"{out['images_per_s']:.1f} images/s", flush=True)
+                  f"{out['images_per_s']:.1f} {unit}", flush=True)
     rows = []
     print(f"\n{'model':<9}{'batch':>6}  {'variant':<16}{'images/s':>9}{'vs torch':>9}"
           f"{'1st step s':>11}{'peak MB':>9}")
     for (model, batch, variant), outs in results.items():
         ips = statistics.median(o["images_per_s"] for o in outs)
-        ref = results.get((model, batch, "pytorch"))
+        ref = results.get((model, batch, "torch" if model == "conv_transpose" else "pytorch"))
+        if variant == "torch":
+            ref = None
         ratio = ips / statistics.median(o["images_per_s"] for o in ref) if ref else None
         if variant == "cli default" and (model, 64, "pytorch") in results:
             ratio = ips / statistics.median(o["images_per_s"] for o in results[(model, 64,
@@ -490,7 +565,8 @@ def main():
                          ratio=ratio, first_step_s=first, peak_rss_mb=peak,
                          runs=[o["images_per_s"] for o in outs],
                          extra={k: v for k, v in outs[0].items()
-                                if k in ("onednn", "threads", "torch", "mkldnn")}))
+                                if k in ("onednn", "threads", "torch", "mkldnn",
+                                         "gemm_gflops")}))
         print(f"{model:<9}{batch:>6}  {variant:<16}{ips:9.1f}"
               f"{'' if ratio is None else f'{ratio:9.2f}':>9}{first:11.1f}{peak:9.0f}")
     print("\nworker details:", json.dumps({f"{r['model']}:{r['batch']} {r['variant']}":
