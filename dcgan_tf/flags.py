@@ -8,6 +8,7 @@ writes a resolved Config back as a flagfile (`flags.cfg` in the workdir).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 
@@ -207,10 +208,47 @@ def define_flags() -> None:
     _define_from_dataclass(Config, HELP)
 
 
+_collecting: dict | None = None  # name -> this tool's default, while a tool defines flags
+
+
 def _define(kind: str, name: str, default, help_text: str) -> None:
     """flags.DEFINE_<kind>, unless another tool already defined `name` in this process."""
+    if _collecting is not None:
+        _collecting[name] = default
     if name not in flags.FLAGS:
         getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
+
+
+class ToolFlags:
+    """The parsed flags as one tool sees them: a flag the user did not set reads THIS
+    tool's default. Tools share absl's one FlagValues, and a name two tools define (--model:
+    an architecture for training, an export for the others) keeps the first definer's
+    default, which must not leak into another tool run in the same process (tests)."""
+
+    def __init__(self, defaults: dict):
+        self._defaults = dict(defaults)
+
+    def __getattr__(self, name):
+        if name in self._defaults and not flags.FLAGS[name].present:
+            return self._defaults[name]
+        return getattr(flags.FLAGS, name)
+
+    def __getitem__(self, name):
+        return flags.FLAGS[name]
+
+
+def _tool_flags(define):
+    """Decorates a tool's define_*_flags(): collects its defaults, returns ToolFlags."""
+    @functools.wraps(define)
+    def wrapper():
+        global _collecting
+        _collecting = {}
+        try:
+            define()
+            return ToolFlags(_collecting)
+        finally:
+            _collecting = None
+    return wrapper
 
 
 def _define_inception_weights() -> None:
@@ -218,6 +256,7 @@ def _define_inception_weights() -> None:
             "inception_v3_weights_tf_dim_ordering_tf_kernels.h5) for offline machines.")
 
 
+@_tool_flags
 def define_export_flags():
     """Flags of `python -m dcgan_tf.export`; returns the FlagValues holding them."""
     _define("string", "workdir", "", "Training run to export.")
@@ -227,12 +266,14 @@ def define_export_flags():
     return flags.FLAGS
 
 
+@_tool_flags
 def define_report_flags():
     """Flags of `python -m dcgan_tf.report`; returns the FlagValues holding them."""
     _define("string", "workdir", "", "Training run (finished or running).")
     return flags.FLAGS
 
 
+@_tool_flags
 def define_generate_flags():
     """Flags of `python -m dcgan_tf.generate`; returns the FlagValues holding them."""
     _define("string", "model", "", "An export folder, or a workdir with an export.")
@@ -367,6 +408,7 @@ def define_build_flags():
     return flags.FLAGS
 
 
+@_tool_flags
 def define_serve_flags():
     """Flags of `python -m dcgan_tf.serve`; returns the FlagValues holding them."""
     _define("string", "model", "", "An export folder, or a workdir with an export.")
@@ -380,6 +422,7 @@ def define_serve_flags():
     return flags.FLAGS
 
 
+@_tool_flags
 def define_accuracy_flags():
     """Flags of `python -m dcgan_tf.conditional_accuracy`."""
     _define("string", "model", "", "An export folder, or a workdir with an export.")
@@ -388,6 +431,7 @@ def define_accuracy_flags():
     return flags.FLAGS
 
 
+@_tool_flags
 def define_nearest_flags():
     """Flags of `python -m dcgan_tf.nearest` (the memorisation check)."""
     _define("string", "model", "", "An export folder, or a workdir with an export.")
@@ -405,6 +449,7 @@ def define_nearest_flags():
     return flags.FLAGS
 
 
+@_tool_flags
 def define_evaluate_flags():
     """Flags of `python -m dcgan_tf.evaluate` (and its train-classifier command)."""
     _define("string", "model", "", "An export folder, or a workdir with an export.")

@@ -381,3 +381,24 @@ def test_workdir_finds_checkpoints_written_under_a_relative_path(tmp_path, monke
     monkeypatch.chdir(tmp_path / "runs")  # another working directory than the writer's
     steps = Workdir("a").checkpoint_steps()
     assert os.path.exists(steps[7] + ".index"), steps
+
+
+def test_a_flag_two_tools_define_reads_each_tools_default():
+    """--model is an architecture for training (default dcgan64) and an export for the
+    other tools (default ''): in one process, an unset --model must read the running tool's
+    default, whichever tool defined the flag first."""
+    from absl import flags as absl_flags
+
+    from dcgan_tf.flags import define_evaluate_flags, define_flags
+
+    define_flags()
+    fv = define_evaluate_flags()
+    absl_flags.FLAGS.unparse_flags()
+    try:
+        absl_flags.FLAGS(["evaluate", "--fake=folder"])
+        assert fv.model == "" and fv.fake == "folder" and fv.num_samples == 5000
+        absl_flags.FLAGS.unparse_flags()
+        absl_flags.FLAGS(["evaluate", "--model=runs/x"])
+        assert fv.model == "runs/x"
+    finally:
+        absl_flags.FLAGS.unparse_flags()
