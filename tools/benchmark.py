@@ -23,7 +23,7 @@ Networks (ours from the shipped configs, batch from the model spec):
 Variants of our trainer (`gan.fit` on an in-memory batch, the code the CLI runs):
   fp32 (the defaults), xla (--jit_compile), spe8 (--steps_per_execution=8), bf16 / fp16
   (--mixed_precision), fp32_onednn0 / fp32_onednn1 (TF_ENABLE_ONEDNN_OPTS forced), sim
-  (--update=simultaneous); combine with '+': xla+spe8.
+  (--update=simultaneous), joint (--d_pass=joint); combine with '+': xla+spe8.
 `--cli` also times `python -m dcgan_tf.train --flagfile=configs/cat64.cfg --batch_size=64`
 on a synthetic .npz at two run lengths; the difference cancels start-up and export.
 PyTorch is a benchmark-only dependency: `pip install torch==2.13.0` (a CPU build here).
@@ -53,6 +53,7 @@ VARIANT_FIELDS = {
     "bf16": {"mixed_precision": "bf16"},
     "fp16": {"mixed_precision": "fp16"},
     "sim": {"update": "simultaneous"},
+    "joint": {"d_pass": "joint"},
 }
 ONEDNN = {"onednn0": "0", "onednn1": "1"}
 
