@@ -85,15 +85,6 @@ def check_batch(strategy: tf.distribute.Strategy, batch_size: int) -> None:
                         f"over the {replicas} replicas; use a multiple of {replicas}.")
 
 
-def shardable(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """`dataset` sharded by element across workers (each worker keeps its part of every
-    global batch). File sharding would change which images a step sees with the number of
-    workers and break the resumable order of dcgan_tf.data.pipeline."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
-
-
 class WorkerRole:
     """Which worker this process is and where it writes.
 

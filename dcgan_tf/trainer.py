@@ -23,7 +23,7 @@ from dcgan_tf.checkpoint import RunCheckpoint
 from dcgan_tf.components import optimizers, step_components
 from dcgan_tf.config import POLICIES, Config
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
-from dcgan_tf.distribute import WorkerRole, barrier, check_batch, make_strategy, shardable
+from dcgan_tf.distribute import WorkerRole, barrier, check_batch, make_strategy
 from dcgan_tf.errors import DivergenceError, UserError
 from dcgan_tf.export import export_generator, export_info
 from dcgan_tf.flags import flagfile_text
@@ -424,7 +424,7 @@ def _fit_segments(gan, source, prep, config, callbacks, steps_per_epoch, total, 
                                     seed=config.seed, start_step=step, end_step=total,
                                     shuffle_buffer=config.shuffle_buffer,
                                     with_labels=config.num_classes > 0)
-        gan.fit(shardable(stream), epochs=epoch + epochs, initial_epoch=epoch,
+        gan.fit(stream, epochs=epoch + epochs, initial_epoch=epoch,
                 steps_per_epoch=per_epoch,
                 callbacks=callbacks, verbose=1 if config.progress == "epoch" else 0,
                 shuffle=False)
@@ -459,5 +459,5 @@ def _fit_growing(gan, source, prep, config, callbacks, stopper, health):
         stream, _ = training_stream(source, prep, batch_size=per_step, seed=config.seed,
                                     start_step=first, end_step=first + steps,
                                     shuffle_buffer=config.shuffle_buffer)
-        gan.fit(shardable(stream), epochs=1, steps_per_epoch=steps, callbacks=callbacks,
+        gan.fit(stream, epochs=1, steps_per_epoch=steps, callbacks=callbacks,
                 verbose=1 if config.progress == "epoch" else 0, shuffle=False)

@@ -73,7 +73,10 @@ def main():
     gan = build_gan(config, build_pair(config))
     real = np.random.default_rng(0).uniform(
         -1, 1, (args.batch, config.resolution, config.resolution, config.channels))
-    data = tf.data.Dataset.from_tensors(real.astype("float32")).repeat()
+    from dcgan_tf.data.pipeline import stream_options
+
+    data = tf.data.Dataset.from_tensors(real.astype("float32")).repeat().with_options(
+        stream_options())
     gan.fit(data, epochs=1, steps_per_epoch=3, verbose=0)  # trace and warm up
     logdir = args.logdir or tempfile.mkdtemp(prefix="dcgan_tf_profile_")
     tf.profiler.experimental.start(logdir)

@@ -458,16 +458,23 @@ def training_stream(source: Source, prep: Preprocess, *, batch_size: int, seed: 
         stream = stream.map(finish, num_parallel_calls=2, deterministic=True)
         if end_step is not None:
             stream = stream.take(end_step - start_step)
-    # tf.data's autotune thread made deleting this iterator take 27-50 s after ~100 epochs
-    # (measured: a 3,000-step digits run paused at every fit() boundary and at exit).
-    # Parallelism is set by hand instead; a train step dwarfs a gather anyway.
+    return stream.with_options(stream_options()).prefetch(PREFETCH_BATCHES), steps_per_epoch
+
+
+def stream_options() -> tf.data.Options:
+    """Options of every training stream.
+
+    - autotune off: its thread made deleting an iterator take 27-50 s after ~100 epochs
+      (a 3,000-step digits run paused at every fit() boundary and at exit), and on 2 cores
+      it costs ~170 ms per mnist28 step (0.51 s against 0.34 s, tools/benchmark.py).
+      Parallelism is set by hand instead; a train step dwarfs a gather anyway.
+    - DATA sharding under tf.distribute: the stream is rebatched per replica and each
+      worker keeps its replicas' part of every global batch, so the images of a step do not
+      depend on the number of workers (FILE sharding would change them and break the
+      resumable order).
+    """
     options = tf.data.Options()
     options.autotune.enabled = False
-    # Under tf.distribute each input worker takes every n-th global batch of this stream
-    # (the in-memory stream is a range, which FILE sharding cannot split); replicas of a
-    # worker then split each batch. Streamed sources keep AUTO (FILE when enough shards).
     options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA if source.arrays is not None
-        else tf.data.experimental.AutoShardPolicy.AUTO)
-    stream = stream.with_options(options)
-    return stream.prefetch(PREFETCH_BATCHES), steps_per_epoch
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return options
