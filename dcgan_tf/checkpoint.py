@@ -51,7 +51,6 @@ class RunCheckpoint:
         # Where restores look (a multi-worker run's other workers save to scratch but
         # resume from the chief's checkpoints); the saving directory by default.
         self.restore_from = restore_from if restore_from is not None else directory
-        self.directory = directory
         self.checkpoint = tf.train.Checkpoint(**self.items)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory,
                                                   max_to_keep=max_to_keep)
@@ -92,11 +91,9 @@ class RunCheckpoint:
 
         Raises UserError if checkpoints exist but none matches this run's objects.
         """
-        if os.path.abspath(self.restore_from) == os.path.abspath(self.directory):
-            candidates = list(reversed(self.manager.checkpoints))
-        else:
-            state = tf.train.get_checkpoint_state(self.restore_from)
-            candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+        # the index file the manager keeps (read from disk: another worker may write it)
+        state = tf.train.get_checkpoint_state(self.restore_from)
+        candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
         errors = []
         for path in candidates:
             try:

@@ -323,7 +323,7 @@ def run_torch(model: str, batch: int, steps: int) -> dict:
                     e.lerp_(p, 1 - 0.99)
 
     def sequential():  # the PyTorch DCGAN example's step
-        z = (torch.randn(batch, nz, 1, 1))
+        z = torch.randn(batch, nz, 1, 1)
         fake = G(z)
         opt_d.zero_grad(set_to_none=True)
         d_loss(D(real), D(fake.detach())).backward()
