@@ -68,6 +68,33 @@ def compile_with(gan, d_optimizer, g_optimizer, *, jit_compile="auto", steps_per
     return gan
 
 
+def run_main(module: str, *args) -> tuple[int, str, str]:
+    """Runs `module.main([...])` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import importlib
+    import io
+
+    from absl import flags as absl_flags
+
+    absl_flags.FLAGS.unparse_flags()
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            importlib.import_module(module).main([module, *args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    absl_flags.FLAGS.unparse_flags()
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_error_line(err: str, program: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{program}: error: ") and "Traceback" not in err
+    return lines[0]
+
+
 def _install_chromium() -> str:
     """Installs Debian's Chromium (what the browser tests drive; Playwright's own browser
     download is not used) with apt-get, as root or through password-less sudo."""

@@ -375,7 +375,6 @@ def test_cat_face_crop_on_chelsea(tmp_path):
 
 
 def test_pipeline_reads_built_records_with_labels_and_counts_bad_records(tmp_path):
-    rng = np.random.default_rng(7)
     src = tmp_path / "src"
     for cls in ("zero", "one"):
         (src / cls).mkdir(parents=True)
@@ -443,14 +442,15 @@ def test_cli_summary_and_bad_input(photo_tree, tmp_path):
     last = proc.stdout.strip().splitlines()[-1]
     # tiny.png (30x40) is big enough for 16 px: written too
     assert f"wrote {len(good) + 1} records" in last and "skipped 6" in last
-    # Through the command: one line on stderr and exit 2.
+    # The command's error contract (one line on stderr, exit 2), in this process.
+    from conftest import one_error_line, run_main
+
     for args, message in [
         ([f"--source={root}", f"--out={tmp_path / 'o'}", "--size=8"], "different dataset"),
         (["--source=tfds:mnist", f"--out={tmp_path / 'x'}"], "cannot reach the internet"),
     ]:
-        proc = run_build(*args)
-        lines = [l for l in proc.stderr.splitlines() if l.strip()]
-        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], (args, proc.stderr)
+        code, _, err = run_main("dcgan_tf.data.build", *args)
+        assert code == 2 and message in one_error_line(err, "dcgan_tf.data.build"), (args, err)
     # The same contract in-process for the rest (every UserError becomes that line).
     from dcgan_tf.flags import build_options_from_flags
 
@@ -483,7 +483,7 @@ def test_tools_wrapper_runs(tmp_path):
 def test_stream_splits_across_replicas(tmp_path):
     """Under MirroredStrategy (2 logical CPUs, in a fresh process) every replica gets its
     half of each global batch, images and labels together, nothing repeated."""
-    script = f"""
+    script = """
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)

@@ -104,13 +104,15 @@ def test_export_command_on_a_workdir(tmp_path):
     ok = run(f"--workdir={workdir}")
     assert ok.returncode == 0 and ok.stderr == "", ok.stderr
     assert tf.saved_model.load(str(workdir / "export")).signatures["serving_default"]
+    # the error contract of the same command, in this process (no TensorFlow start-up each)
+    from conftest import one_error_line, run_main
+
     for args, message in [((f"--workdir={tmp_path}",), "holds no training run"),
                           ((f"--workdir={workdir}", "--step=99"), "no checkpoint of step 99"),
                           ((), "--workdir is required"),
                           (("--bogus",), "Unknown command line flag 'bogus'")]:
-        bad = run(*args)
-        lines = [l for l in bad.stderr.splitlines() if l.strip()]
-        assert bad.returncode == 2 and len(lines) == 1 and message in lines[0], bad.stderr
+        code, _, err = run_main("dcgan_tf.export", *args)
+        assert code == 2 and message in one_error_line(err, "dcgan_tf.export"), err
 
 
 def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):

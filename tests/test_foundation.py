@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags as absl_flags
 
+from conftest import one_error_line, run_main
 from dcgan_tf.config import Config
 from dcgan_tf.errors import DivergenceError, UserError
 
@@ -26,30 +26,6 @@ TINY = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, nd
 ENTRY_POINTS = ["dcgan_tf.train", "dcgan_tf.data.build", "dcgan_tf.export",
                 "dcgan_tf.generate", "dcgan_tf.report", "dcgan_tf.serve",
                 "dcgan_tf.conditional_accuracy", "dcgan_tf.nearest", "dcgan_tf.evaluate"]
-
-
-def run_main(module: str, *args) -> tuple[int, str, str]:
-    """Runs `module.main([...])` in this process: (exit code, stdout, stderr)."""
-    import contextlib
-    import importlib
-
-    absl_flags.FLAGS.unparse_flags()
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            importlib.import_module(module).main([module, *args])
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    absl_flags.FLAGS.unparse_flags()
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_error_line(err: str, program: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"{program}: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 # ---------------------------------------------------------------------- 1. help
@@ -64,16 +40,16 @@ def test_every_entry_point_prints_help_and_exits_0(module):
 
 def test_train_helpfull_through_the_real_command():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    shown = {}
-    for flag in ("--helpfull", "--help"):
-        proc = subprocess.run([sys.executable, "-m", "dcgan_tf.train", flag], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120, env=env)
-        assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
-        assert "--train_steps" in proc.stdout and "--update" in proc.stdout
-        assert "python -m dcgan_tf.train --flagfile" in proc.stdout
-        shown[flag] = proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "dcgan_tf.train", "--helpfull"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
+    code, short, err = run_main("dcgan_tf.train", "--help")
+    assert code == 0 and not err.strip(), err
+    for text in (proc.stdout, short):
+        assert "--train_steps" in text and "--update" in text
+        assert "python -m dcgan_tf.train --flagfile" in text
     # --helpfull also lists absl's own flags; --help only the tool's
-    assert "absl.logging:" in shown["--helpfull"] and "absl.logging:" not in shown["--help"]
+    assert "absl.logging:" in proc.stdout and "absl.logging:" not in short
 
 
 # ---------------------------------------------------------------------- 2. unwritable outputs

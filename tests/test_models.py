@@ -87,10 +87,6 @@ def _source_004_counts(depths, z_dim=100, f_size=6, d_depths=(64, 128, 256, 512)
     return g, d
 
 
-def _trainable(model):
-    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-
-
 def test_faces96_parameter_counts_equal_the_source_code():
     for preset, depths in (("cpu", (250, 150, 90, 54)), ("paper", (1024, 512, 256, 128))):
         pair = build_models("faces96", g_preset=preset)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import one_error_line, run_main
 from dcgan_tf import trainer
 from dcgan_tf.config import Config
 from dcgan_tf.errors import UserError
@@ -29,6 +30,13 @@ def tiny(workdir, **overrides):
 def read_jsonl(path):
     with open(path) as f:
         return [json.loads(line) for line in f]
+
+
+def train_main(*args):
+    """`python -m dcgan_tf.train ARGS` in this process (no TensorFlow start-up per call):
+    (exit code, stdout, stderr). Config paths are made absolute."""
+    args = [a.replace("--flagfile=configs/", f"--flagfile={ROOT}/configs/") for a in args]
+    return run_main("dcgan_tf.train", *args)
 
 
 def cli(*args, timeout=300, **popen):
@@ -55,9 +63,9 @@ def test_a_run_records_everything_and_exports(tmp_path):
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"] == "dcgan64" and saved["d_head"] == "sigmoid"  # resolved default
     # flags.cfg is a flagfile that reproduces the same Config
-    proc = cli(f"--flagfile={run / 'flags.cfg'}", "--dry_run")
-    assert proc.returncode == 0, proc.stderr
-    printed = json.loads(proc.stdout[: proc.stdout.index("\n}\n") + 2])
+    code, out, err = train_main(f"--flagfile={run / 'flags.cfg'}", "--dry_run")
+    assert code == 0, err
+    printed = json.loads(out[: out.index("\n}\n") + 2])
     assert Config.from_dict(printed) == Config.from_dict(saved).replace(dry_run=True)
     ckpts = tf.train.get_checkpoint_state(str(run / "checkpoints"))
     assert ckpts.model_checkpoint_path.endswith("ckpt-6")
@@ -282,11 +290,9 @@ def test_non_finite_data_stops_with_exit_1_and_no_bad_checkpoint(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
-    proc = cli(f"--workdir={tmp_path / 'w'}", *args)
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("dcgan_tf.train: error:") and message in lines[0], lines[0]
+    code, out, err = train_main(f"--workdir={tmp_path / 'w'}", *args)
+    assert code == 2, (out, err)
+    assert message in one_error_line(err, "dcgan_tf.train")
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
@@ -298,9 +304,10 @@ def test_workdir_of_other_networks_is_refused_untouched(tmp_path):
     with pytest.raises(UserError, match=r"holds a run of different networks \(ngf: 8 there, 16 now\)"):
         trainer.run(tiny(workdir, train_steps=4, ngf=16))
     assert before == {p: os.path.getmtime(workdir / p) for p in before}
-    proc = cli(f"--workdir={workdir}", "--data=digits", "--resolution=32", "--channels=1",
-               "--ngf=16", "--ndf=8", "--latent_dim=16", "--train_steps=4")
-    assert proc.returncode == 2 and "different networks" in proc.stderr
+    code, _, err = train_main(f"--workdir={workdir}", "--data=digits", "--resolution=32",
+                              "--channels=1", "--ngf=16", "--ndf=8", "--latent_dim=16",
+                              "--train_steps=4")
+    assert code == 2 and "different networks" in one_error_line(err, "dcgan_tf.train")
 
 
 @pytest.mark.parametrize("name", sorted(f[:-4] for f in os.listdir(os.path.join(ROOT, "configs"))
@@ -309,11 +316,11 @@ def test_every_config_resolves_and_builds(name, capsys):
     proc_args = [f"--flagfile=configs/{name}.cfg", "--dry_run"]
     if name == "small_data":  # a recipe of flags only: applied after a full config
         proc_args.insert(0, "--flagfile=configs/digits.cfg")
-    proc = cli(*proc_args)
-    assert proc.returncode == 0, proc.stderr
-    assert "trainable parameters" in proc.stdout
+    code, out, err = train_main(*proc_args)
+    assert code == 0, err
+    assert "trainable parameters" in out
     if "small_data" in name:
-        resolved = json.loads(proc.stdout[: proc.stdout.index("\n}\n") + 2])
+        resolved = json.loads(out[: out.index("\n}\n") + 2])
         assert resolved["diffaugment"] == "translation"
         assert resolved["ema_decay"] == 0.999
 
@@ -357,9 +364,10 @@ def test_cat64_and_faces96_configs_train_on_user_data(tmp_path):
     for i, im in enumerate(_images(6, size=300)):
         (photos / f"IMG_{i}.png").write_bytes(_png(im))
     # a length on the command line replaces the flagfile's --epochs=400
-    proc = cli("--flagfile=configs/cat64.cfg", f"--data={photos}", "--train_steps=2",
-               f"--workdir={tmp_path / 'cat_run'}", timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = train_main("--flagfile=configs/cat64.cfg", f"--data={photos}",
+                              "--train_steps=2", f"--workdir={tmp_path / 'cat_run'}",
+                              "--progress=none")
+    assert code == 0, err[-2000:]
     assert (tmp_path / "cat_run" / "export" / "saved_model.pb").exists()
 
     faces = tmp_path / "faces"
@@ -369,9 +377,10 @@ def test_cat64_and_faces96_configs_train_on_user_data(tmp_path):
             ex = tf.train.Example(features=tf.train.Features(feature={
                 "image_raw": tf.train.Feature(bytes_list=tf.train.BytesList(value=[_jpeg(im)]))}))
             w.write(ex.SerializeToString())
-    proc = cli("--flagfile=configs/faces96.cfg", f"--data={faces}", "--train_steps=1",
-               "--batch_size=4", f"--workdir={tmp_path / 'faces_run'}", timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = train_main("--flagfile=configs/faces96.cfg", f"--data={faces}",
+                              "--train_steps=1", "--batch_size=4",
+                              f"--workdir={tmp_path / 'faces_run'}", "--progress=none")
+    assert code == 0, err[-2000:]
     saved = json.loads((tmp_path / "faces_run" / "config.json").read_text())
     assert saved["d_head"] == "softmax2" and saved["latent"] == "uniform"
 
