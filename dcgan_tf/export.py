@@ -27,6 +27,7 @@ import tensorflow as tf
 from dcgan_tf.errors import UserError
 from dcgan_tf.io_utils import ensure_parent_writable, replace_dir, temp_dir_beside
 from dcgan_tf.latent import get_latent
+from dcgan_tf.models.batchnorm import with_plain_batchnorm
 from dcgan_tf.workdir import Workdir
 
 
@@ -87,9 +88,10 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     tmp = temp_dir_beside(os.path.abspath(path))
     try:
         archive.write_out(tmp, verbose=False)
-        generator.save(os.path.join(tmp, "generator.keras"))
+        # Keras' own BatchNormalization in the files: they load without dcgan_tf
+        with_plain_batchnorm(generator).save(os.path.join(tmp, "generator.keras"))
         if discriminator is not None:
-            discriminator.save(os.path.join(tmp, "discriminator.keras"))
+            with_plain_batchnorm(discriminator).save(os.path.join(tmp, "discriminator.keras"))
         image_shape = [None, *generator.output.shape[1:]]
         labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
                                    "range": [0.0, 1.0]}} if num_classes else {})

@@ -180,14 +180,21 @@ def run(config: Config, *, out=None) -> RunResult:
     config = resolve(config)
     check_batch(strategy, config.batch_size)
     role = WorkerRole.of(strategy)
+    after_scope = []
     try:
         with strategy.scope():
-            return _run(config, strategy, role, out)
+            result = _run(config, strategy, role, out, after_scope)
+        # The export runs outside the strategy's scope: the Keras copy it writes (plain
+        # BatchNorm layers) makes ordinary variables there, not variables every worker
+        # would have to create together.
+        for job in after_scope:
+            job()
+        return result
     finally:
         role.cleanup()
 
 
-def _run(config: Config, strategy, role: WorkerRole, out) -> RunResult:
+def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list) -> RunResult:
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
     keras.utils.set_random_seed(config.seed)
     pair = build_pair(config)
@@ -375,11 +382,15 @@ def _run(config: Config, strategy, role: WorkerRole, out) -> RunResult:
     if config.export and role.chief:
         info = export_info(config, step, row_names)
         info["weights"] = "ema" if gan.ema is not None else "raw"
-        export_generator(gan.sampling_generator, config.latent_dim, wd.export,
-                         latent=config.latent, discriminator=gan.discriminator,
-                         extra_info=info)
-        result.export_path = wd.export
-        print(f"Exported the generator to {wd.export}.", file=out)
+
+        def export():
+            export_generator(gan.sampling_generator, config.latent_dim, wd.export,
+                             latent=config.latent, discriminator=gan.discriminator,
+                             extra_info=info)
+            result.export_path = wd.export
+            print(f"Exported the generator to {wd.export}.", file=out)
+
+        after_scope.append(export)
     return result
 
 

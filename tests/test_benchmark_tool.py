@@ -14,10 +14,14 @@ import benchmark  # noqa: E402
 
 
 def test_variants_parse_and_bad_ones_are_named():
-    assert benchmark.parse_variant("fp32") == ({}, None)
+    assert benchmark.parse_variant("fp32") == ({}, {})
     assert benchmark.parse_variant("xla+spe8+onednn0") == (
-        {"jit_compile": True, "steps_per_execution": 8}, "0")
-    assert benchmark.parse_variant("fp32_onednn1") == ({}, "1")
+        {"jit_compile": True, "steps_per_execution": 8}, {"onednn": "0"})
+    assert benchmark.parse_variant("fp32_onednn1") == ({}, {"onednn": "1"})
+    assert benchmark.parse_variant("kerasbn+inter1+intra2") == (
+        {}, {"kerasbn": True, "inter": 1, "intra": 2})
+    with pytest.raises(SystemExit, match="unknown variant part 'interx'"):
+        benchmark.parse_variant("interx")
     with pytest.raises(SystemExit, match="unknown variant part 'tpu'"):
         benchmark.parse_variant("xla+tpu")
 

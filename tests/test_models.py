@@ -151,3 +151,75 @@ def test_bad_arguments_raise_value_error_naming_choices(kwargs, match):
     name = kwargs.pop("name")
     with pytest.raises(ValueError, match=match):
         build_models(name, **kwargs)
+
+
+# ---------------------------------------------------------------------- fused BatchNorm
+
+
+@pytest.mark.parametrize("shape,policy", [((6, 5, 5, 4), "float32"), ((6, 4), "float32"),
+                                          ((6, 5, 5, 4), "mixed_float16")])
+def test_fused_batchnorm_equals_keras_batchnorm(shape, policy):
+    """Same outputs, moving statistics, first- and second-order gradients as Keras' layer
+    (the second order is what R1 and the gradient penalty take through D)."""
+    import keras
+    import tensorflow as tf
+
+    from dcgan_tf.models.batchnorm import FusedBatchNormalization
+
+    keras.mixed_precision.set_global_policy(policy)
+    kw = dict(momentum=0.9, epsilon=1e-5,
+              gamma_initializer=keras.initializers.RandomNormal(1.0, 0.3, seed=1),
+              beta_initializer=keras.initializers.RandomNormal(0.0, 0.3, seed=2))
+    x = tf.Variable(tf.random.stateless_normal(shape, [1, 2]) * 3.0 + 1.0)
+    results = []
+    for layer in (keras.layers.BatchNormalization(**kw), FusedBatchNormalization(**kw)):
+        with tf.GradientTape(persistent=True) as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.cast(layer(tf.cast(x, layer.compute_dtype), training=True), tf.float32)
+                loss = tf.reduce_sum(tf.sin(y) * tf.range(y.shape[-1], dtype=tf.float32))
+            dx, dgamma, dbeta = inner.gradient(loss, [x, layer.gamma, layer.beta])
+            penalty = tf.reduce_sum(tf.square(dx))
+        ddx = outer.gradient(penalty, x)
+        inference = layer(tf.cast(x, layer.compute_dtype), training=False)
+        results.append([y, dx, dgamma, dbeta, ddx, layer.moving_mean, layer.moving_variance,
+                        tf.cast(inference, tf.float32)])
+    tol = 2e-2 if policy == "mixed_float16" else 1e-4
+    names = ["y", "dx", "dgamma", "dbeta", "ddx", "moving_mean", "moving_variance", "inference"]
+    for name, a, b in zip(names, *results):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=tol, atol=tol, err_msg=name)
+    assert results[1][0].dtype == tf.float32
+
+
+def test_fused_batchnorm_leaves_what_it_cannot_do_to_keras():
+    import tensorflow as tf
+
+    from dcgan_tf.models.batchnorm import FusedBatchNormalization
+
+    layer = FusedBatchNormalization()
+    x = tf.ones([2, 3, 4, 5])
+    layer.build(x.shape)
+    assert layer._fusable(x, True, None)
+    assert not layer._fusable(x, False, None) and not layer._fusable(x, None, None)
+    assert not layer._fusable(tf.ones([2, 3, 4]), True, None)  # 3-D
+    layer.synchronized = True
+    assert not layer._fusable(x, True, None)
+    assert not FusedBatchNormalization(axis=1)._fusable(x, True, None)
+    assert not FusedBatchNormalization(epsilon=1e-6)._fusable(x, True, None)
+
+
+def test_every_batchnorm_model_uses_the_fused_layer_and_exports_keras_own():
+    from dcgan_tf.models.batchnorm import FusedBatchNormalization, with_plain_batchnorm
+    from dcgan_tf.models.common import all_layers
+
+    pair = build_models("dcgan64", **SMALL["dcgan64"])
+    for model in (pair.generator, pair.discriminator):
+        norms = [l for l in all_layers(model) if isinstance(l, keras.layers.BatchNormalization)]
+        assert norms and all(isinstance(l, FusedBatchNormalization) for l in norms)
+    plain = with_plain_batchnorm(pair.generator)
+    kinds = {type(l).__name__ for l in all_layers(plain)}
+    assert "BatchNormalization" in kinds and "FusedBatchNormalization" not in kinds
+    for a, b in zip(plain.weights, pair.generator.weights):
+        assert a.path == b.path and np.array_equal(a.numpy(), b.numpy())
+    pggan = build_models("pggan", **SMALL["pggan"]).generator  # no BatchNorm: itself
+    assert with_plain_batchnorm(pggan) is pggan

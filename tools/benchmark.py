@@ -23,7 +23,9 @@ Networks (ours from the shipped configs, batch from the model spec):
 Variants of our trainer (`gan.fit` on an in-memory batch, the code the CLI runs):
   fp32 (the defaults), xla (--jit_compile), spe8 (--steps_per_execution=8), bf16 / fp16
   (--mixed_precision), fp32_onednn0 / fp32_onednn1 (TF_ENABLE_ONEDNN_OPTS forced), sim
-  (--update=simultaneous), joint (--d_pass=joint); combine with '+': xla+spe8.
+  (--update=simultaneous), joint (--d_pass=joint), kerasbn (Keras' BatchNormalization in
+  place of the fused layer), interN / intraN (TensorFlow's inter-/intra-op pool sizes);
+  combine with '+': xla+spe8, fp32+inter1.
 `--cli` also times `python -m dcgan_tf.train --flagfile=configs/cat64.cfg --batch_size=64`
 on a synthetic .npz at two run lengths; the difference cancels start-up and export.
 PyTorch is a benchmark-only dependency: `pip install torch==2.13.0` (a CPU build here).
@@ -56,20 +58,45 @@ VARIANT_FIELDS = {
     "joint": {"d_pass": "joint"},
 }
 ONEDNN = {"onednn0": "0", "onednn1": "1"}
+THREADS = ("inter", "intra")  # inter1, intra2, ...: tf.config.threading pool sizes
 
 
 def parse_variant(name: str):
-    """'xla+spe8+onednn0' -> (Config fields, TF_ENABLE_ONEDNN_OPTS or None)."""
-    fields, onednn = {}, None
+    """'xla+spe8+onednn0' -> (Config fields, process settings). Process settings:
+    onednn (TF_ENABLE_ONEDNN_OPTS), kerasbn (Keras' BatchNormalization instead of the
+    fused layer), inter / intra (thread pool sizes)."""
+    fields, process = {}, {}
     for part in name.replace("fp32_", "fp32+").split("+"):
+        pool = next((p for p in THREADS if part.startswith(p) and part[len(p):].isdigit()),
+                    None)
         if part in ONEDNN:
-            onednn = ONEDNN[part]
+            process["onednn"] = ONEDNN[part]
+        elif part == "kerasbn":
+            process["kerasbn"] = True
+        elif pool:
+            process[pool] = int(part[len(pool):])
         elif part in VARIANT_FIELDS:
             fields.update(VARIANT_FIELDS[part])
         else:
-            raise SystemExit(f"unknown variant part {part!r}; use {sorted(VARIANT_FIELDS)} "
-                             f"or {sorted(ONEDNN)}, joined with '+'")
-    return fields, onednn
+            raise SystemExit(f"unknown variant part {part!r}; use {sorted(VARIANT_FIELDS)}, "
+                             f"{sorted(ONEDNN)}, kerasbn, interN or intraN, joined with '+'")
+    return fields, process
+
+
+def apply_process_settings(process: dict) -> None:
+    """What a variant changes in the worker process before anything is built."""
+    import tensorflow as tf
+
+    if "inter" in process:
+        tf.config.threading.set_inter_op_parallelism_threads(process["inter"])
+    if "intra" in process:
+        tf.config.threading.set_intra_op_parallelism_threads(process["intra"])
+    if process.get("kerasbn"):  # the layer Keras ships, to measure the fused one against
+        import keras
+
+        from dcgan_tf.models import common
+
+        common.FusedBatchNormalization = keras.layers.BatchNormalization
 
 
 # --------------------------------------------------------------------------- TF worker
@@ -95,7 +122,8 @@ def run_tf(model: str, batch: int, variant: str, steps: int) -> dict:
     from dcgan_tf.config import POLICIES
     from dcgan_tf.trainer import build_gan, build_pair
 
-    fields, _ = parse_variant(variant)
+    fields, process = parse_variant(variant)
+    apply_process_settings(process)
     config = tf_config(model, batch, fields)
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
     keras.utils.set_random_seed(0)
@@ -467,7 +495,7 @@ def worker(spec: dict) -> None:
 def measure(spec: dict) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     if spec["kind"] == "tf":
-        onednn = parse_variant(spec["variant"])[1]
+        onednn = parse_variant(spec["variant"])[1].get("onednn")
         if onednn is not None:
             env["TF_ENABLE_ONEDNN_OPTS"] = onednn
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",

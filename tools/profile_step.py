@@ -67,7 +67,8 @@ def main():
     from dcgan_tf.config import POLICIES
     from dcgan_tf.trainer import build_gan, build_pair
 
-    fields, _ = benchmark.parse_variant(args.variant)
+    fields, process = benchmark.parse_variant(args.variant)
+    benchmark.apply_process_settings(process)
     config = benchmark.tf_config(args.model, args.batch, fields)
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
     gan = build_gan(config, build_pair(config))

@@ -7,6 +7,7 @@ import dataclasses
 import keras
 
 from dcgan_tf.heads import get_head
+from dcgan_tf.models.batchnorm import FusedBatchNormalization
 from dcgan_tf.registry import check_positive_int
 
 # DCGAN paper (Radford et al. 2016, sec. 4): all weights from N(0, 0.02).
@@ -36,12 +37,13 @@ def gamma_init(seed=None):
 
 
 def batch_norm(name: str, *, affine: bool = True) -> keras.layers.BatchNormalization:
-    """BatchNorm with PyTorch's constants (momentum 0.1 there = 0.9 here, eps 1e-5).
+    """BatchNorm with PyTorch's constants (momentum 0.1 there = 0.9 here, eps 1e-5), on
+    TensorFlow's fused kernel while training (models/batchnorm.py).
 
     Keras' defaults (0.99, 1e-3) make the moving statistics lag far behind a GAN's fast
     changing activations, so samples drawn in inference mode look worse than training ones.
     """
-    return keras.layers.BatchNormalization(
+    return FusedBatchNormalization(
         momentum=0.9,
         epsilon=1e-5,
         center=affine,
