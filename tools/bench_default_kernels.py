@@ -8,8 +8,8 @@ Variants (tools/benchmark.py's process settings; one fresh process each, run one
 the other, so the machine must be otherwise idle):
   fused    the package as shipped (fused BatchNorm, oneDNN as dcgan_tf sets it)
   kerasbn  Keras' own BatchNormalization layer in place of the fused one
-  onednn0  TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's Eigen kernels, what an AVX2 CPU ran
-           before dcgan_tf turned oneDNN on)
+  onednn0  TF_ENABLE_ONEDNN_OPTS=0, fused layer (TensorFlow's Eigen kernels: what an
+           AVX2 CPU ran before dcgan_tf turned oneDNN on)
 Each trains `--steps` steps of digits.cfg (its EMA and all) and is scored like
 tools/bench_digits_recipe.py: 1,000 samples (100 per class) against all 1,797 digits, FD
 in the digits classifier's features, conditional accuracy, SWD x 1e3.
