@@ -41,6 +41,9 @@ def test_saved_model_in_a_process_that_never_imports_dcgan_tf(exported, tmp_path
         "s = m.signatures['sample'](num=tf.constant(4), seed=tf.constant(11, tf.int64))\n"
         f"np.save({str(tmp_path / 's.npy')!r}, s['images'].numpy())\n"
         f"np.save({str(tmp_path / 'sz.npy')!r}, s['z'].numpy())\n"
+        "import keras\n"  # the Keras file too (Keras' own BatchNorm in it, not ours)
+        f"g = keras.saving.load_model({os.path.join(path, 'generator.keras')!r})\n"
+        f"np.save({str(tmp_path / 'k.npy')!r}, g(np.load({str(tmp_path / 'z.npy')!r})).numpy())\n"
         "assert not [k for k in sys.modules if k.startswith('dcgan_tf')]\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -49,6 +52,8 @@ def test_saved_model_in_a_process_that_never_imports_dcgan_tf(exported, tmp_path
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = np.load(tmp_path / "out.npy")
     assert out.dtype == np.uint8 and out.shape == (5, 32, 32, 1)
+    np.testing.assert_allclose(np.load(tmp_path / "k.npy"),
+                               pair.generator(z, training=False).numpy(), atol=1e-5)
     np.testing.assert_array_equal(out, to_uint8(pair.generator(z, training=False).numpy()))
     # sample(num, seed) draws z exactly like dcgan_tf.latent with that integer seed
     z_expected = get_latent("uniform").sample((4, 16), 11).numpy()
