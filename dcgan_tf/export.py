@@ -27,7 +27,7 @@ import tensorflow as tf
 from dcgan_tf.errors import UserError
 from dcgan_tf.io_utils import ensure_parent_writable, replace_dir, temp_dir_beside
 from dcgan_tf.latent import get_latent
-from dcgan_tf.models.batchnorm import with_plain_batchnorm
+from dcgan_tf.models.common import with_plain_batchnorm
 from dcgan_tf.workdir import Workdir
 
 

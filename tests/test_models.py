@@ -209,8 +209,8 @@ def test_fused_batchnorm_leaves_what_it_cannot_do_to_keras():
 
 
 def test_every_batchnorm_model_uses_the_fused_layer_and_exports_keras_own():
-    from dcgan_tf.models.batchnorm import FusedBatchNormalization, with_plain_batchnorm
-    from dcgan_tf.models.common import all_layers
+    from dcgan_tf.models.batchnorm import FusedBatchNormalization
+    from dcgan_tf.models.common import all_layers, with_plain_batchnorm
 
     pair = build_models("dcgan64", **SMALL["dcgan64"])
     for model in (pair.generator, pair.discriminator):

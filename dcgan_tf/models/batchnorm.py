@@ -17,8 +17,9 @@ Everything the fused kernel cannot do goes to Keras' own code path: inference mo
 synchronised BatchNorm across replicas, masks, batch renormalisation, an axis other than
 the last, inputs that are not 2-D or 4-D, epsilon below cuDNN's minimum.
 
-`with_plain_batchnorm(model)` gives a copy with Keras' class in place of this one, for
-the `.keras` files an export writes (they then load where dcgan_tf is not installed).
+`models.common.with_plain_batchnorm(model)` gives a copy with Keras' class in place of
+this one, for the `.keras` files an export writes (they load where dcgan_tf is not
+installed).
 """
 
 from __future__ import annotations
@@ -64,23 +65,3 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         if flat:
             y = y[:, 0, 0, :]
         return tf.cast(y, self.compute_dtype)
-
-
-def with_plain_batchnorm(model: keras.Model) -> keras.Model:
-    """`model` itself when it has no FusedBatchNormalization; otherwise a copy (same
-    weights) with `keras.layers.BatchNormalization` in its place."""
-    from dcgan_tf.models.common import all_layers
-
-    if not any(isinstance(l, FusedBatchNormalization) for l in all_layers(model)):
-        return model
-
-    def clone(layer):
-        if isinstance(layer, keras.Model):
-            return keras.models.clone_model(layer, clone_function=clone)
-        if isinstance(layer, FusedBatchNormalization):
-            return keras.layers.BatchNormalization.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy

@@ -78,10 +78,7 @@ def with_spectral_norm(model: keras.Model) -> keras.Model:
     saved model loads without dcgan_tf. Freshly built weights are not carried over."""
     sn_types = (keras.layers.Conv2D, keras.layers.Dense)
 
-    def clone(layer):
-        if isinstance(layer, keras.Model):
-            return keras.models.clone_model(layer, clone_function=clone)
-        fresh = layer.__class__.from_config(layer.get_config())
+    def replace(layer, fresh):
         if isinstance(layer, sn_types) and not isinstance(layer, keras.layers.Conv2DTranspose):
             return keras.layers.SpectralNormalization(fresh, name=f"{layer.name}_sn",
                                                       dtype=layer.dtype_policy)
@@ -91,6 +88,17 @@ def with_spectral_norm(model: keras.Model) -> keras.Model:
     if not found:
         raise ValueError(f"{model.name!r} has no Conv2D or Dense layer to spectrally "
                          "normalise.")
+    return _clone_layers(model, replace)
+
+
+def _clone_layers(model: keras.Model, replace) -> keras.Model:
+    """A copy of `model` (nested models cloned too, fresh weights) in which every layer is
+    `replace(layer, fresh_copy_of_layer)`."""
+    def clone(layer):
+        if isinstance(layer, keras.Model):
+            return keras.models.clone_model(layer, clone_function=clone)
+        return replace(layer, layer.__class__.from_config(layer.get_config()))
+
     return keras.models.clone_model(model, clone_function=clone)
 
 
@@ -111,3 +119,19 @@ def all_layers(model):
         yield layer
         if isinstance(layer, keras.Model):
             yield from all_layers(layer)
+
+
+def with_plain_batchnorm(model: keras.Model) -> keras.Model:
+    """`model` itself when it has no FusedBatchNormalization; otherwise a copy (same
+    weights) with `keras.layers.BatchNormalization` in its place."""
+    if not any(isinstance(l, FusedBatchNormalization) for l in all_layers(model)):
+        return model
+
+    def replace(layer, fresh):
+        if isinstance(layer, FusedBatchNormalization):
+            return keras.layers.BatchNormalization.from_config(layer.get_config())
+        return fresh
+
+    copy = _clone_layers(model, replace)
+    copy.set_weights(model.get_weights())
+    return copy
