@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,8 +53,13 @@ def worker(variant: str, steps: int, seed: int) -> dict:
                 cond_acc=metrics["cond_acc"]["value"], swd=metrics["swd"]["mean"])
 
 
+VARIANTS = {"fused": "fp32", "kerasbn": "kerasbn", "onednn0": "onednn0"}  # -> benchmark's
+
+
 def _process_variant(variant: str) -> str:
-    return {"fused": "fp32", "kerasbn": "kerasbn", "onednn0": "onednn0"}[variant]
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown variant {variant!r}; use {sorted(VARIANTS)}")
+    return VARIANTS[variant]
 
 
 def main():
@@ -69,20 +73,17 @@ def main():
     if args.worker:
         print("RESULT " + json.dumps(worker(args.worker, args.steps, args.seed)), flush=True)
         return
-    rows = []
-    for variant in args.variants.split(","):
+    variants = args.variants.split(",")
+    for variant in variants:
         _process_variant(variant)  # unknown names fail before anything runs
-    for variant in args.variants.split(","):
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-        if variant == "onednn0":
-            env["TF_ENABLE_ONEDNN_OPTS"] = "0"
-        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", variant,
-                               f"--steps={args.steps}", f"--seed={args.seed}"],
-                              capture_output=True, text=True, env=env)
-        found = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if proc.returncode or not found:
-            raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
-        rows.append(json.loads(found[-1][len("RESULT "):]))
+    sys.path.insert(0, HERE)
+    import benchmark
+
+    rows = []
+    for variant in variants:
+        rows.append(benchmark.run_worker(
+            [os.path.abspath(__file__), "--worker", variant, f"--steps={args.steps}",
+             f"--seed={args.seed}"], _process_variant(variant), label=variant))
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{'variant':<10}{'oneDNN':>7}{'seconds':>9}{'FD':>8}{'cond_acc':>9}{'SWD':>7}")
     for r in rows:

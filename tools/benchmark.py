@@ -493,16 +493,23 @@ def worker(spec: dict) -> None:
 
 
 def measure(spec: dict) -> dict:
+    variant = spec["variant"] if spec["kind"] == "tf" else "fp32"
+    return run_worker([os.path.abspath(__file__), "--worker", json.dumps(spec)], variant,
+                      label=str(spec))
+
+
+def run_worker(argv: list, variant: str, label: str) -> dict:
+    """Runs `python ARGV` in a fresh process with `variant`'s environment (oneDNN) and
+    returns the JSON of its last 'RESULT ' line; a failed worker stops the benchmark."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    if spec["kind"] == "tf":
-        onednn = parse_variant(spec["variant"])[1].get("onednn")
-        if onednn is not None:
-            env["TF_ENABLE_ONEDNN_OPTS"] = onednn
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker",
-                           json.dumps(spec)], cwd=ROOT, capture_output=True, text=True, env=env)
+    onednn = parse_variant(variant)[1].get("onednn")
+    if onednn is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = onednn
+    proc = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
-        raise SystemExit(f"{spec} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{label} failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1][len("RESULT "):])
 
 
