@@ -14,7 +14,7 @@ if "tensorflow" not in _sys.modules:
 # "-m": load TensorFlow now with its C++ start-up lines hidden, so that every entry point's
 # errors really are one line. Library imports (argv[0] is a script or empty) are untouched.
 if _sys.argv[:1] == ["-m"]:
-    from dcgan_tf.cli import quiet_tensorflow_import as _quiet
+    from dcgan_tf.utils.cli import quiet_tensorflow_import as _quiet
 
     _quiet()
 

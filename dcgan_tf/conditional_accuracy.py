@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 
 @dataclasses.dataclass
@@ -49,7 +49,7 @@ def train_digits_classifier(resolution: int = 32, seed: int = 0) -> DigitsClassi
 def conditional_accuracy(gen, classifier: DigitsClassifier, per_class: int = 100,
                          seed: int = 0) -> dict:
     """Accuracy overall and per class of `gen` (a generate.LoadedGenerator)."""
-    from dcgan_tf.labels import one_hot
+    from dcgan_tf.utils.labels import one_hot
 
     if gen.num_classes != 10:
         raise UserError(f"The model has {gen.num_classes} classes; the digits classifier "
@@ -67,7 +67,7 @@ def conditional_accuracy(gen, classifier: DigitsClassifier, per_class: int = 100
 
 
 def main(argv=None):
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_accuracy_flags
     from dcgan_tf.generate import LoadedGenerator
 

@@ -11,15 +11,15 @@ import json
 import math
 from typing import Any
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # dcgan_tf.distribute
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # dcgan_tf.training.distribute
 POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 PREPROCESS = ("resize", "center", "resize_then_center")
 ON_DIVERGENCE = ("stop", "retry")
 UPDATE = ("sequential", "simultaneous")
-D_PASS = ("split", "joint")  # dcgan_tf.gan.D_PASSES
+D_PASS = ("split", "joint")  # dcgan_tf.gan.model.D_PASSES
 PROGRESS = ("run", "epoch", "none")
 
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.

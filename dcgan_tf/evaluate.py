@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.metrics.evaluation import (Evaluation, check_native_size, feature_options,
                                          generated_images, load_images, parse_metrics)
 
@@ -59,7 +59,7 @@ def _folder_image_shape(folder: str) -> tuple[int, int]:
 
 def evaluate(f) -> list[str]:
     from dcgan_tf.generate import LoadedGenerator
-    from dcgan_tf.workdir import Workdir
+    from dcgan_tf.artifacts.workdir import Workdir
 
     if not f.data:
         raise UserError("--data is required: the real images to compare with.")
@@ -92,7 +92,7 @@ def evaluate(f) -> list[str]:
     if f.write:
         if not f.model or not Workdir(f.model).has_run():
             raise UserError("--write needs --model to be a training workdir.")
-        from dcgan_tf.io_utils import append_line
+        from dcgan_tf.utils.atomic_files import append_line
 
         path = Workdir(f.model).file("evaluation.jsonl")
         append_line(path, line)
@@ -134,7 +134,7 @@ def run(f, command=None) -> list[str]:
 
 
 def main(argv=None):
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_evaluate_flags
 
     run_command("dcgan_tf.evaluate", define_evaluate_flags, run, argv,

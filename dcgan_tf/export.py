@@ -12,7 +12,7 @@ An export folder holds
 It is written to a temporary folder beside the target and renamed when complete, so a
 crash never leaves a half export.
 
-`sample(num, seed)` draws z exactly as `dcgan_tf.latent` does for an integer seed, so the
+`sample(num, seed)` draws z exactly as `dcgan_tf.models.latent` does for an integer seed, so the
 same seed gives the same images here, in `dcgan_tf.generate` and in the web app.
 """
 
@@ -24,11 +24,11 @@ import os
 import keras
 import tensorflow as tf
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.io_utils import ensure_parent_writable, replace_dir, temp_dir_beside
-from dcgan_tf.latent import get_latent
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, temp_dir_beside
+from dcgan_tf.models.latent import get_latent
 from dcgan_tf.models.common import with_plain_batchnorm
-from dcgan_tf.workdir import Workdir
+from dcgan_tf.artifacts.workdir import Workdir
 
 
 def to_uint8_images(images):
@@ -174,7 +174,7 @@ def _export_command(flag_values):
 
 def main(argv=None):
     """python -m dcgan_tf.export --workdir=DIR [--out=PATH] [--step=N | --best]"""
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_export_flags
 
     run_command("dcgan_tf.export", define_export_flags, _export_command, argv)

@@ -16,7 +16,7 @@ from absl import flags
 
 from dcgan_tf.config import Config
 from dcgan_tf.data.options import BuildOptions
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 HELP = {
     "workdir": "Folder of the run: checkpoints, samples, TensorBoard events, export. "

@@ -29,13 +29,13 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.flags import parse_int_list
-from dcgan_tf.io_utils import temp_dir_beside
-from dcgan_tf.labels import one_hot, parse_label_vector
-from dcgan_tf.latent import get_latent
-from dcgan_tf.workdir import Workdir
-from dcgan_tf.tiles import encode_png, label_rows, make_tile
+from dcgan_tf.utils.atomic_files import temp_dir_beside
+from dcgan_tf.utils.labels import one_hot, parse_label_vector
+from dcgan_tf.models.latent import get_latent
+from dcgan_tf.artifacts.workdir import Workdir
+from dcgan_tf.utils.tiles import encode_png, label_rows, make_tile
 
 MAX_IMAGES = 4096
 MODES = ("sample", "interpolate", "arithmetic")
@@ -269,7 +269,7 @@ def run(flag_values) -> list[str]:
 
 def main(argv=None):
     """python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [...]"""
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_generate_flags
 
     run_command("dcgan_tf.generate", define_generate_flags,

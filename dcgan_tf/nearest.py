@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 
 def nearest_distances(queries: np.ndarray, references: np.ndarray,
@@ -53,8 +53,8 @@ def memorisation_report(samples, train, holdout) -> dict:
 def run(f) -> list[str]:
     from dcgan_tf.data.pipeline import Preprocess, open_source
     from dcgan_tf.generate import LoadedGenerator, write_outputs
-    from dcgan_tf.labels import one_hot
-    from dcgan_tf.tiles import encode_png, make_tile
+    from dcgan_tf.utils.labels import one_hot
+    from dcgan_tf.utils.tiles import encode_png, make_tile
 
     if not f.model or not f.data or not f.out:
         raise UserError("--model, --data and --out are required.")
@@ -104,7 +104,7 @@ def run(f) -> list[str]:
 def _feature_report(f, size, samples, train, holdout) -> dict | None:
     """The memorisation report in the evaluation features, or None when none are at hand."""
     from dcgan_tf.metrics.evaluation import feature_extractor
-    from dcgan_tf.tiles import to_uint8
+    from dcgan_tf.utils.tiles import to_uint8
 
     extractor = feature_extractor(f.features, f.data, size, f.inception_weights,
                                   required=bool(f.features))
@@ -121,7 +121,7 @@ def _feature_report(f, size, samples, train, holdout) -> dict | None:
 
 
 def main(argv=None):
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_nearest_flags
 
     run_command("dcgan_tf.nearest", define_nearest_flags, run, argv)

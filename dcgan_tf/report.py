@@ -19,10 +19,10 @@ import re
 import numpy as np
 from PIL import Image
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.io_utils import atomic_write_bytes
-from dcgan_tf.losses import get_loss
-from dcgan_tf.workdir import Workdir
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.atomic_files import atomic_write_bytes
+from dcgan_tf.gan.losses import get_loss
+from dcgan_tf.artifacts.workdir import Workdir
 
 TILE_PATTERN = re.compile(r"^step_(\d+)\.png$")
 
@@ -163,7 +163,7 @@ def _report_command(flag_values):
 
 def main(argv=None):
     """python -m dcgan_tf.report --workdir=DIR"""
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_report_flags
 
     run_command("dcgan_tf.report", define_report_flags, _report_command, argv)

@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.labels import parse_label_vector
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.labels import parse_label_vector
 
 MAX_SEED = 2**31 - 1
 MAX_BODY_BYTES = 16 * 1024
@@ -115,7 +115,7 @@ class Service:
 
     def tile_png(self, req: dict) -> tuple[bytes, int, int]:
         from dcgan_tf.generate import slerp
-        from dcgan_tf.tiles import encode_png, make_tile
+        from dcgan_tf.utils.tiles import encode_png, make_tile
 
         count = req["count"]
         seeds = range(req["seed"], req["seed"] + count)
@@ -268,7 +268,7 @@ def serve(flag_values) -> list[str]:
 
 
 def main(argv=None):
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import define_serve_flags
 
     run_command("dcgan_tf.serve", define_serve_flags, serve, argv)

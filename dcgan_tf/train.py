@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from dcgan_tf.cli import run_command
+from dcgan_tf.utils.cli import run_command
 from dcgan_tf.flags import config_from_flags, define_flags
 
 
@@ -26,7 +26,7 @@ def main(argv=None):
     argv = list(argv or sys.argv)
 
     def _train(flag_values):
-        from dcgan_tf import trainer
+        from dcgan_tf.training import trainer
 
         trainer.run(config_from_flags(flag_values, argv[1:]))
         return []

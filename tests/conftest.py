@@ -58,8 +58,8 @@ def finite(x) -> bool:
 def compile_with(gan, d_optimizer, g_optimizer, *, jit_compile="auto", steps_per_execution=1,
                  **config_fields):
     """Compiles `gan` the way the trainer does: Config fields (loss="wgan_gp", d_steps=2,
-    label_flip=0.1, ...) resolved into the step's parts by dcgan_tf.components."""
-    from dcgan_tf.components import step_components
+    label_flip=0.1, ...) resolved into the step's parts by dcgan_tf.gan.assemble."""
+    from dcgan_tf.gan.assemble import step_components
     from dcgan_tf.config import Config
 
     gan.compile(d_optimizer, g_optimizer,

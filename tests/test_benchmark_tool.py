@@ -37,7 +37,7 @@ def test_benchmark_configs_resolve(model):
 @pytest.mark.parametrize("model", sorted(benchmark.CONFIGS))
 def test_pytorch_reference_has_our_parameter_counts(model):
     pytest.importorskip("torch")
-    from dcgan_tf.trainer import build_pair
+    from dcgan_tf.training.trainer import build_pair
 
     pair = build_pair(benchmark.tf_config(model, 8, {}))
     G, D, *_ = benchmark.torch_nets(model)

@@ -19,7 +19,7 @@ from dcgan_tf.data import build as build_lib
 from dcgan_tf.data import records
 from dcgan_tf.data.build import BuildOptions
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -14,11 +14,11 @@ import pytest
 import tensorflow as tf
 from conftest import compile_with
 
-from dcgan_tf import trainer
+from dcgan_tf.training import trainer
 from dcgan_tf.conditional_accuracy import conditional_accuracy, train_digits_classifier
 from dcgan_tf.config import Config
 from dcgan_tf.export import export_generator
-from dcgan_tf.gan import GAN
+from dcgan_tf.gan.model import GAN
 from dcgan_tf.generate import LoadedGenerator
 from dcgan_tf.generate import sample as generate_sample
 from dcgan_tf.models import build_models
@@ -168,7 +168,7 @@ def test_generate_by_class_and_label_vectors(cond_export, tmp_path):
     from types import SimpleNamespace
 
     from dcgan_tf import generate as G
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.utils.errors import UserError
 
     base = dict(model=path, out=str(tmp_path / "g"), mode="sample", num=2, seed=0, tile=True,
                 individual=False, seeds="0,1", frames=4, method="slerp", a_seeds="",
@@ -220,7 +220,7 @@ def test_digits_default_is_conditional_and_draws_the_asked_digit(tmp_path):
 
 
 def test_conditional_run_needs_fitting_labels(tmp_path):
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.utils.errors import UserError
 
     npz = tmp_path / "plain.npz"
     np.savez(npz, images=np.zeros((70, 32, 32, 1), np.uint8))

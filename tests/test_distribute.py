@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 
 from dcgan_tf.config import Config
-from dcgan_tf.distribute import WorkerRole, check_batch, make_strategy
-from dcgan_tf.errors import UserError
+from dcgan_tf.training.distribute import WorkerRole, check_batch, make_strategy
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.models import build_from_config
-from dcgan_tf.workdir import resolve
+from dcgan_tf.artifacts.workdir import resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")

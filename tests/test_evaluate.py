@@ -198,7 +198,7 @@ def test_digits_classifier_is_trained_on_first_use_and_cached(tmp_path, monkeypa
 
 
 def test_metrics_during_training_keep_the_best_checkpoint_and_export_it(tmp_path):
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
 
     base = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
@@ -255,7 +255,7 @@ def test_bad_training_evaluation_flags_fail_before_training(tmp_path, monkeypatc
 
 def test_evaluation_flags_without_eval_every_are_refused():
     from dcgan_tf.config import Config
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.utils.errors import UserError
 
     with pytest.raises(UserError, match="need --eval_every"):
         Config(workdir="w", train_steps=1, eval_best="fd").validate()

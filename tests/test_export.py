@@ -13,9 +13,9 @@ import tensorflow as tf
 from conftest import SMALL
 
 from dcgan_tf.export import export_generator, export_workdir
-from dcgan_tf.latent import get_latent
+from dcgan_tf.models.latent import get_latent
 from dcgan_tf.models import build_models
-from dcgan_tf.tiles import to_uint8
+from dcgan_tf.utils.tiles import to_uint8
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +55,7 @@ def test_saved_model_in_a_process_that_never_imports_dcgan_tf(exported, tmp_path
     np.testing.assert_allclose(np.load(tmp_path / "k.npy"),
                                pair.generator(z, training=False).numpy(), atol=1e-5)
     np.testing.assert_array_equal(out, to_uint8(pair.generator(z, training=False).numpy()))
-    # sample(num, seed) draws z exactly like dcgan_tf.latent with that integer seed
+    # sample(num, seed) draws z exactly like dcgan_tf.models.latent with that integer seed
     z_expected = get_latent("uniform").sample((4, 16), 11).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "sz.npy"), z_expected, atol=1e-6)
     np.testing.assert_array_equal(
@@ -85,9 +85,9 @@ def test_tfsmlayer_and_keras_files(exported):
 
 @pytest.mark.slow
 def test_export_command_on_a_workdir(tmp_path):
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
-    from dcgan_tf.errors import UserError
+    from dcgan_tf.utils.errors import UserError
 
     workdir = tmp_path / "run"
     trainer.run(Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
@@ -123,9 +123,9 @@ def test_export_command_on_a_workdir(tmp_path):
 def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
     """Runs with generator EMA (small-data issue) store it under `ema_generator`; the export
     must take those weights. Simulated: a checkpoint whose EMA copy has other weights."""
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
-    from dcgan_tf.ema import EMA_KEY
+    from dcgan_tf.gan.ema import EMA_KEY
 
     workdir = tmp_path / "run"
     config = Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from conftest import one_error_line, run_main
 from dcgan_tf.config import Config
-from dcgan_tf.errors import DivergenceError, UserError
+from dcgan_tf.utils.errors import DivergenceError, UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "dcgan_tf")
@@ -85,7 +85,7 @@ def test_unwritable_outputs_of_the_other_tools(tmp_path):
 
         with pytest.raises(UserError):
             write_outputs({"x.png": b"1"}, out)
-    from dcgan_tf.io_utils import ensure_parent_writable
+    from dcgan_tf.utils.atomic_files import ensure_parent_writable
 
     with pytest.raises(UserError, match="Cannot create --out"):
         ensure_parent_writable("/sys/dcgan_tf/export", "--out")
@@ -178,7 +178,7 @@ def test_faces96_config_updates_simultaneously():
 
 
 def test_exploding_learning_rates_stop_the_run_without_an_export(tmp_path):
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
 
     out = io.StringIO()
     cfg = Config(**{**TINY, "workdir": str(tmp_path / "run"), "train_steps": 200,
@@ -194,9 +194,9 @@ def test_exploding_learning_rates_stop_the_run_without_an_export(tmp_path):
 def test_health_check_rules_explosion_state_and_refused_checkpoints():
     import keras
 
-    from dcgan_tf.callbacks import HealthCheck
-    from dcgan_tf.gan import GAN
-    from dcgan_tf.losses import get_loss
+    from dcgan_tf.training.callbacks import HealthCheck
+    from dcgan_tf.gan.model import GAN
+    from dcgan_tf.gan.losses import get_loss
     from dcgan_tf.models import build_models
 
     pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8, latent_dim=8)
@@ -233,7 +233,7 @@ def test_health_check_rules_explosion_state_and_refused_checkpoints():
 def test_run_progress_is_one_line_for_the_whole_run():
     import keras
 
-    from dcgan_tf.callbacks import RunProgress
+    from dcgan_tf.training.callbacks import RunProgress
 
     class Fake:
         step = keras.Variable(5, dtype="int64")  # a run resumed at step 5 of 10
@@ -289,7 +289,7 @@ def _package_graph() -> dict[str, set[str]]:
 
 def test_no_import_cycle_in_the_package():
     graph = _package_graph()
-    assert "dcgan_tf.workdir" in graph and "dcgan_tf.trainer" in graph
+    assert "dcgan_tf.artifacts.workdir" in graph and "dcgan_tf.training.trainer" in graph
     state, stack = {}, []
 
     def visit(node):
@@ -311,11 +311,11 @@ def test_no_import_cycle_in_the_package():
 
 def test_layering_no_tool_imports_the_trainer_and_flags_import_only_records():
     graph = _package_graph()
-    importers = sorted(m for m, deps in graph.items() if "dcgan_tf.trainer" in deps)
+    importers = sorted(m for m, deps in graph.items() if "dcgan_tf.training.trainer" in deps)
     assert importers == ["dcgan_tf.train"], importers
     assert graph["dcgan_tf.flags"] <= {"dcgan_tf.config", "dcgan_tf.data.options",
-                                       "dcgan_tf.errors"}, graph["dcgan_tf.flags"]
-    for low in ("dcgan_tf.registry", "dcgan_tf.losses", "dcgan_tf.gan", "dcgan_tf.models"):
+                                       "dcgan_tf.utils.errors"}, graph["dcgan_tf.flags"]
+    for low in ("dcgan_tf.utils.registry", "dcgan_tf.gan.losses", "dcgan_tf.gan.model", "dcgan_tf.models"):
         assert not {d for d in graph[low] if d.split(".")[1] in
                     ("trainer", "callbacks", "export", "serve", "generate", "report")}, low
 
@@ -344,7 +344,7 @@ def test_one_home_for_each_fact():
 def test_workdir_finds_checkpoints_written_under_a_relative_path(tmp_path, monkeypatch):
     """The checkpoint index stores paths as the writer named them (here relative to the
     working directory); every tool must still find the files."""
-    from dcgan_tf.workdir import Workdir
+    from dcgan_tf.artifacts.workdir import Workdir
 
     monkeypatch.chdir(tmp_path)
     variable = tf.Variable(1.0)

@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 from conftest import SMALL, compile_with, finite
 
-from dcgan_tf.gan import GAN
-from dcgan_tf.losses import LOSSES
+from dcgan_tf.gan.model import GAN
+from dcgan_tf.gan.losses import LOSSES
 from dcgan_tf.models import build_models
 
 LATENT = 16
@@ -101,7 +101,7 @@ def test_instance_noise_sigma_decays_over_generator_steps():
     # 6 steps at g_step 0..5: sigma 0.2, 0.15, 0.1, 0.05, 0, 0 (the epoch mean is logged)
     assert gan.last_step_values()["noise_sigma"] == pytest.approx(0.0)
     assert history.history["noise_sigma"][-1] == pytest.approx(0.5 / 6)
-    from dcgan_tf.schedules import linear_decay
+    from dcgan_tf.gan.schedules import linear_decay
     assert [float(linear_decay(s, start=0.2, decay_steps=4)) for s in (0, 2, 4, 9)] == \
         pytest.approx([0.2, 0.1, 0.0, 0.0])
     assert float(linear_decay(100, start=0.2, decay_steps=0)) == pytest.approx(0.2)

@@ -13,11 +13,11 @@ from conftest import SMALL, one_error_line, run_main
 from PIL import Image
 
 from dcgan_tf import generate as G
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.export import export_generator
 from dcgan_tf.models import build_models
 from dcgan_tf.report import read_metrics, smooth, write_animation, write_loss_plot
-from dcgan_tf.tiles import write_tile
+from dcgan_tf.utils.tiles import write_tile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf import losses as L
+from dcgan_tf.gan import losses as L
 
 REAL = np.array([[0.0], [2.0]], np.float32)  # logits for two real samples
 FAKE = np.array([[0.0], [-1.0]], np.float32)  # logits for two fake samples

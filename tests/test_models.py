@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import SMALL
 
-from dcgan_tf.heads import HEADS
+from dcgan_tf.models.heads import HEADS
 from dcgan_tf.models import MODELS, build_models
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
+from dcgan_tf.models.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
 from dcgan_tf.models import build_models
-from dcgan_tf.schedules import GrowthSchedule
+from dcgan_tf.gan.schedules import GrowthSchedule
 
 SMALL = dict(resolution=16, latent_dim=8, channels=1, fmap_base=64, fmap_max=16)
 
@@ -138,7 +138,7 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
     """4x4 stable -> 8x8 fade -> 8x8 stable -> 16x16 fade, wgan_gp with drift: the logged
     resolution and alpha follow the schedule; a run stopped mid-fade and resumed logs the
     same alpha, counters and losses as one that never stopped."""
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
 
     base = dict(data="digits", model="pggan", resolution=16, channels=1, latent_dim=8,
@@ -186,7 +186,7 @@ def test_one_fade_step_per_loss_and_under_mixed_precision(loss, policy):
     penalty through the scale; and LSGAN, the paper's other loss."""
     from conftest import compile_with
 
-    from dcgan_tf.gan import GAN
+    from dcgan_tf.gan.model import GAN
 
     keras.mixed_precision.set_global_policy(policy)
     pair = build_models("pggan", **SMALL, head="linear")

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from dcgan_tf.data.pipeline import Preprocess, open_source, to_model_range, training_stream
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 
 def _png(array):

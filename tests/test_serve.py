@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.export import export_generator
 from dcgan_tf.models import build_models
 

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 from conftest import compile_with
 
-from dcgan_tf.augment import DiffAugment, diff_color, diff_cutout, diff_translation
-from dcgan_tf.gan import GAN
-from dcgan_tf.losses import get_loss
-from dcgan_tf.regularizers import R1, StepContext
+from dcgan_tf.gan.augment import DiffAugment, diff_color, diff_cutout, diff_translation
+from dcgan_tf.gan.model import GAN
+from dcgan_tf.gan.losses import get_loss
+from dcgan_tf.gan.regularizers import R1, StepContext
 
 
 def tiny_gan(seed=0, channels=3):
@@ -101,7 +101,7 @@ class _Counter:
 
 
 def test_ada_probability_follows_the_overfitting_sign_and_survives_a_checkpoint(tmp_path):
-    from dcgan_tf.augment import AdaptiveAugment
+    from dcgan_tf.gan.augment import AdaptiveAugment
 
     gan = _Counter()
     ada = AdaptiveAugment(target=0.6, interval=2, kimg=0.08)  # p 0 -> 1 in 80 images
@@ -157,9 +157,9 @@ def test_spectral_norm_brings_the_largest_singular_value_to_one_and_saves(tmp_pa
 
 @pytest.mark.slow
 def test_a_resumed_run_with_ada_diffaugment_and_ema_continues_exactly(tmp_path):
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
-    from dcgan_tf.workdir import Workdir
+    from dcgan_tf.artifacts.workdir import Workdir
 
     base = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
                 latent_dim=16, batch_size=16, sample_grid=4, log_every=1, seed=3,

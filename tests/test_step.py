@@ -10,11 +10,11 @@ import pytest
 import tensorflow as tf
 from conftest import compile_with
 
-from dcgan_tf import losses as L
-from dcgan_tf.augment import InstanceNoise
-from dcgan_tf.ema import GeneratorEMA
-from dcgan_tf.gan import GAN, UpdateRule
-from dcgan_tf.regularizers import Drift, GradientPenalty, StepContext, WeightDecay
+from dcgan_tf.gan import losses as L
+from dcgan_tf.gan.augment import InstanceNoise
+from dcgan_tf.gan.ema import GeneratorEMA
+from dcgan_tf.gan.model import GAN, UpdateRule
+from dcgan_tf.gan.regularizers import Drift, GradientPenalty, StepContext, WeightDecay
 
 REAL = np.array([0.9, -0.3, 0.5, 0.2], np.float32)
 Z = np.array([1.0, -2.0, 0.5, 0.3], np.float32)

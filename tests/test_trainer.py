@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import one_error_line, run_main
-from dcgan_tf import trainer
+from dcgan_tf.training import trainer
 from dcgan_tf.config import Config
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -198,7 +198,7 @@ def test_sigkill_at_any_moment_leaves_a_resumable_checkpoint(tmp_path):
 
 
 def test_checkpoint_refuses_non_finite_values(tmp_path):
-    from dcgan_tf.checkpoint import RunCheckpoint
+    from dcgan_tf.artifacts.checkpoint import RunCheckpoint
 
     v = tf.Variable([1.0, 2.0])
     ckpt = RunCheckpoint(str(tmp_path), {"v": v})
@@ -211,8 +211,8 @@ def test_checkpoint_refuses_non_finite_values(tmp_path):
 
 
 def _health_fixture(tmp_path, **kwargs):
-    from dcgan_tf.callbacks import HealthCheck
-    from dcgan_tf.checkpoint import RunCheckpoint
+    from dcgan_tf.training.callbacks import HealthCheck
+    from dcgan_tf.artifacts.checkpoint import RunCheckpoint
 
     cfg = resolve_tiny = trainer.resolve(tiny(tmp_path, train_steps=1))
     gan = trainer.build_gan(cfg, trainer.build_pair(resolve_tiny))
@@ -326,7 +326,7 @@ def test_every_config_resolves_and_builds(name, capsys):
 
 
 def test_interval_never_misses_a_boundary():
-    from dcgan_tf.callbacks import Interval
+    from dcgan_tf.training.callbacks import Interval
 
     every5 = Interval(5)
     seen = [s for s in (2, 4, 6, 8, 10, 12, 14, 15, 16) if every5.due(s)]

@@ -61,7 +61,7 @@ def pipeline_rate(data: str, cache: bool, batches: int) -> float:
 
 
 def step_rate(steps: int) -> float:
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
 
     cfg = trainer.resolve(Config(data="digits", model="dcgan64", resolution=64, channels=3,

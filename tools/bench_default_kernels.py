@@ -33,7 +33,7 @@ def worker(variant: str, steps: int, seed: int) -> dict:
     from bench_digits_recipe import digits_config
 
     benchmark.apply_process_settings(benchmark.parse_variant(_process_variant(variant))[1])
-    from dcgan_tf import trainer
+    from dcgan_tf.training import trainer
     from dcgan_tf.generate import LoadedGenerator
     from dcgan_tf.metrics.classifier import digits_classifier_path
     from dcgan_tf.metrics.evaluation import Evaluation, generated_images, load_images

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from dcgan_tf import trainer  # noqa: E402
+from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.flags import flagfile_values  # noqa: E402
 from dcgan_tf.generate import LoadedGenerator  # noqa: E402

@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf import trainer  # noqa: E402
+from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream  # noqa: E402
 

@@ -32,7 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from dcgan_tf import trainer  # noqa: E402
+from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.data.digits import load_digits  # noqa: E402
 from dcgan_tf.flags import flagfile_values  # noqa: E402
@@ -42,7 +42,7 @@ from dcgan_tf.metrics.features import ClassifierFeatures  # noqa: E402
 from dcgan_tf.metrics.frechet import frechet_distance_of  # noqa: E402
 from dcgan_tf.metrics.swd import swd  # noqa: E402
 from dcgan_tf.nearest import memorisation_report  # noqa: E402
-from dcgan_tf.tiles import to_uint8 as _u8  # noqa: E402
+from dcgan_tf.utils.tiles import to_uint8 as _u8  # noqa: E402
 
 # configs/small_data.cfg's flags: the recipe the benchmark measures
 RECIPE = flagfile_values(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",

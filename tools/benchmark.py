@@ -104,7 +104,7 @@ def apply_process_settings(process: dict) -> None:
 def tf_config(model: str, batch: int, fields: dict):
     from dcgan_tf.config import Config
     from dcgan_tf.flags import flagfile_values
-    from dcgan_tf.workdir import resolve
+    from dcgan_tf.artifacts.workdir import resolve
 
     values = flagfile_values(os.path.join(ROOT, "configs", CONFIGS[model]))
     values.update(batch_size=batch, workdir="unused", train_steps=1, epochs=0, total_kimg=0,
@@ -120,7 +120,7 @@ def run_tf(model: str, batch: int, variant: str, steps: int) -> dict:
     import tensorflow as tf
 
     from dcgan_tf.config import POLICIES
-    from dcgan_tf.trainer import build_gan, build_pair
+    from dcgan_tf.training.trainer import build_gan, build_pair
 
     fields, process = parse_variant(variant)
     apply_process_settings(process)

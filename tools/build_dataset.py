@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from dcgan_tf.cli import quiet_tensorflow_import  # noqa: E402
+from dcgan_tf.utils.cli import quiet_tensorflow_import  # noqa: E402
 
 quiet_tensorflow_import()
 

@@ -65,7 +65,7 @@ def main():
     import tensorflow as tf
 
     from dcgan_tf.config import POLICIES
-    from dcgan_tf.trainer import build_gan, build_pair
+    from dcgan_tf.training.trainer import build_gan, build_pair
 
     fields, process = benchmark.parse_variant(args.variant)
     benchmark.apply_process_settings(process)

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 
 from dcgan_tf.data.digits import load_digits  # noqa: E402
 from dcgan_tf.generate import LoadedGenerator  # noqa: E402
-from dcgan_tf.labels import one_hot  # noqa: E402
+from dcgan_tf.utils.labels import one_hot  # noqa: E402
 from dcgan_tf.metrics.ms_ssim import pairwise_diversity  # noqa: E402
 from dcgan_tf.metrics.swd import swd  # noqa: E402
 

@@ -30,7 +30,7 @@ from dcgan_tf.data import records
 from dcgan_tf.data.files import class_labels, is_image_name, list_files
 from dcgan_tf.data.options import BuildOptions
 from dcgan_tf.data.tfds_source import open_tfds
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
 MAX_AUTO_SHARDS = 256
@@ -116,7 +116,7 @@ def _npz_items(path: str):
 
 def _digits_items():
     from dcgan_tf.data.digits import load_digits
-    from dcgan_tf.tiles import to_uint8
+    from dcgan_tf.utils.tiles import to_uint8
 
     images, labels = load_digits(32)  # bicubic 8 -> 32, as the trainer's 'digits'
     u8 = to_uint8(images)
@@ -380,7 +380,7 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
         "options": opts.identity(),
     }
     # Replace: old files out, new shards renamed in, metadata last (atomically).
-    from dcgan_tf.io_utils import atomic_write_text
+    from dcgan_tf.utils.atomic_files import atomic_write_text
 
     keep = {records.METADATA}
     metas = {}
@@ -428,7 +428,7 @@ def summary(meta: dict, out: str) -> str:
 
 
 def main(argv=None):
-    from dcgan_tf.cli import run_command
+    from dcgan_tf.utils.cli import run_command
     from dcgan_tf.flags import build_options_from_flags, define_build_flags
 
     def body(fv):

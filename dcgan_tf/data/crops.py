@@ -25,8 +25,8 @@ import threading
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.registry import Registry
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 
 

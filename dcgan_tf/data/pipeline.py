@@ -23,7 +23,7 @@ import tensorflow as tf
 from dcgan_tf.data.crops import central_fraction
 from dcgan_tf.data.files import IMAGE_EXTENSIONS, class_labels, is_image_name, list_files
 from dcgan_tf.data.tfds_source import open_tfds
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 AUTOTUNE = tf.data.AUTOTUNE
 TFRECORD_PATTERNS = ("*.tfrecord", "*.tfrecords", "*.tfrecord-*", "*.tfrec")

@@ -12,7 +12,7 @@ import socket
 
 import tensorflow as tf
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 TFDS_PROBE_HOST = "storage.googleapis.com"  # where tfds fetches most datasets from
 

@@ -17,9 +17,9 @@ import sys
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.io_utils import atomic_write_bytes, ensure_parent_writable
-from dcgan_tf.tiles import to_uint8
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.atomic_files import atomic_write_bytes, ensure_parent_writable
+from dcgan_tf.utils.tiles import to_uint8
 
 
 DIGITS_EPOCHS = 20  # the cached digits classifier's training length

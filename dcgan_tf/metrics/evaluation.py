@@ -14,10 +14,10 @@ import sys
 
 import numpy as np
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.metrics.features import cache_dir
-from dcgan_tf.registry import Registry
-from dcgan_tf.tiles import to_uint8
+from dcgan_tf.utils.registry import Registry
+from dcgan_tf.utils.tiles import to_uint8
 
 METRICS: Registry = Registry("metric")
 INCEPTION_METRICS = ("fid", "kid", "is")
@@ -358,7 +358,7 @@ def images_of_source(source, *, limit: int, seed: int) -> ImageSet:
 
 def generated_images(gen, num: int, seed: int) -> ImageSet:
     """`num` samples from seeds seed, seed+1, ...; a conditional model's classes in turn."""
-    from dcgan_tf.labels import one_hot
+    from dcgan_tf.utils.labels import one_hot
 
     z = gen.z_for_seeds(range(seed, seed + num))
     if not gen.num_classes:

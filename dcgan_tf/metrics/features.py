@@ -16,7 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"

@@ -9,14 +9,14 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
-from dcgan_tf.losses import get_loss
+from dcgan_tf.gan.losses import get_loss
 from dcgan_tf.models import conditional
 from dcgan_tf.models.common import ModelPair, synchronize_batchnorm, with_spectral_norm
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
 from dcgan_tf.models.pggan import RESOLUTIONS as _PGGAN_RES, build_pggan
-from dcgan_tf.registry import Registry, check_choice
+from dcgan_tf.utils.registry import Registry, check_choice
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,9 +6,9 @@ import dataclasses
 
 import keras
 
-from dcgan_tf.heads import get_head
+from dcgan_tf.models.heads import get_head
 from dcgan_tf.models.batchnorm import FusedBatchNormalization
-from dcgan_tf.registry import check_positive_int
+from dcgan_tf.utils.registry import check_positive_int
 
 # DCGAN paper (Radford et al. 2016, sec. 4): all weights from N(0, 0.02).
 DCGAN_STDDEV = 0.02

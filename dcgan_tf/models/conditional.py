@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import keras
 
-from dcgan_tf.heads import get_head
+from dcgan_tf.models.heads import get_head
 
 D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 

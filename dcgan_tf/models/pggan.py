@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dcgan_tf.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
+from dcgan_tf.models.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
 from dcgan_tf.models.common import ModelPair, check_common
 
 RESOLUTIONS = tuple(2 ** k for k in range(2, 11))  # 4 .. 1024

@@ -17,7 +17,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from dcgan_tf.config import Config  # noqa: E402
-from dcgan_tf.trainer import build_gan, build_pair, resolve  # noqa: E402
+from dcgan_tf.training.trainer import build_gan, build_pair, resolve  # noqa: E402
 
 GLOBAL = 8
 fields = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from dcgan_tf.schedules import GrowthSchedule
+from dcgan_tf.gan.schedules import GrowthSchedule
 
 
 class NoGrowth:

@@ -18,8 +18,8 @@ from typing import ClassVar
 
 import tensorflow as tf
 
-from dcgan_tf.registry import Registry
-from dcgan_tf.schedules import linear_decay
+from dcgan_tf.utils.registry import Registry
+from dcgan_tf.gan.schedules import linear_decay
 
 
 class Augmentation:

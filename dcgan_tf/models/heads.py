@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from dcgan_tf.registry import Registry
+from dcgan_tf.utils.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)

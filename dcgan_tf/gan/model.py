@@ -1,15 +1,15 @@
 """The Keras model that trains a generator against a discriminator.
 
 `GAN.train_step` holds the update math and is composed of parts, all resolved before
-training (dcgan_tf.components turns a Config into them):
+training (dcgan_tf.gan.assemble turns a Config into them):
 
-    loss           LossSpec: the pure per-example D and G losses (dcgan_tf.losses)
+    loss           LossSpec: the pure per-example D and G losses (dcgan_tf.gan.losses)
     targets        Targets: label flipping and one-sided smoothing of D's targets
-    regularizers   penalties added to D's and/or G's loss (dcgan_tf.regularizers)
-    augmentations  transformations of every image D sees (dcgan_tf.augment)
-    ema            an averaged copy of G updated after each G step (dcgan_tf.ema)
+    regularizers   penalties added to D's and/or G's loss (dcgan_tf.gan.regularizers)
+    augmentations  transformations of every image D sees (dcgan_tf.gan.augment)
+    ema            an averaged copy of G updated after each G step (dcgan_tf.gan.ema)
     update         UpdateRule: d_steps / g_steps and the order of the two updates
-    growth         progressive growing (dcgan_tf.growth; NoGrowth for fixed-size models):
+    growth         progressive growing (dcgan_tf.gan.growth; NoGrowth for fixed-size models):
                    alpha from the shown-image counter, reals brought to the active level
 
 The step never asks which parts exist: it collects their terms and metrics. One step with
@@ -35,12 +35,12 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from dcgan_tf import losses as losses_lib
-from dcgan_tf.growth import NoGrowth
-from dcgan_tf.heads import get_head
-from dcgan_tf.latent import get_latent
-from dcgan_tf.regularizers import StepContext
-from dcgan_tf.registry import check_choice, check_positive_int
+from dcgan_tf.gan import losses as losses_lib
+from dcgan_tf.gan.growth import NoGrowth
+from dcgan_tf.models.heads import get_head
+from dcgan_tf.models.latent import get_latent
+from dcgan_tf.gan.regularizers import StepContext
+from dcgan_tf.utils.registry import check_choice, check_positive_int
 
 UPDATE_ORDERS = ("sequential", "simultaneous")
 D_PASSES = ("split", "joint")
@@ -166,13 +166,13 @@ class GAN(keras.Model):
                 ema=None, update: UpdateRule | None = None, growth=None, jit_compile="auto",
                 steps_per_execution: int = 1, **kwargs):
         """Sets the optimizers and the parts of the update step (resolved objects, not names:
-        dcgan_tf.components builds them from a Config) and validates them before training.
+        dcgan_tf.gan.assemble builds them from a Config) and validates them before training.
 
         Under a `mixed_float16` policy both optimizers are wrapped in `LossScaleOptimizer`
         (Keras wraps only a single `optimizer=` argument itself).
         """
         if not isinstance(loss, losses_lib.LossSpec):
-            raise TypeError(f"loss must be a LossSpec (dcgan_tf.losses.get_loss(name)), "
+            raise TypeError(f"loss must be a LossSpec (dcgan_tf.gan.losses.get_loss(name)), "
                             f"got {loss!r}.")
         targets = targets or losses_lib.Targets()
         update = update or UpdateRule()

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import tensorflow as tf
 
-from dcgan_tf import losses as losses_lib
-from dcgan_tf.registry import Registry, check_positive_int
+from dcgan_tf.gan import losses as losses_lib
+from dcgan_tf.utils.registry import Registry, check_positive_int
 
 
 @dataclasses.dataclass

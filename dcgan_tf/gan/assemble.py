@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import keras
 
-from dcgan_tf import losses as losses_lib
-from dcgan_tf.augment import augmentations_from_config
-from dcgan_tf.ema import GeneratorEMA
-from dcgan_tf.gan import UpdateRule
-from dcgan_tf.growth import ProgressiveGrowth
-from dcgan_tf.regularizers import regularizers_from_config
-from dcgan_tf.schedules import GrowthSchedule
+from dcgan_tf.gan import losses as losses_lib
+from dcgan_tf.gan.augment import augmentations_from_config
+from dcgan_tf.gan.ema import GeneratorEMA
+from dcgan_tf.gan.model import UpdateRule
+from dcgan_tf.gan.growth import ProgressiveGrowth
+from dcgan_tf.gan.regularizers import regularizers_from_config
+from dcgan_tf.gan.schedules import GrowthSchedule
 
 
 def resolution_map(name: str, text: str, cast) -> tuple:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from dcgan_tf.registry import Registry
+from dcgan_tf.utils.registry import Registry
 
 # Balanced value of the discriminator BCE loss: D(x) = D(G(z)) = 1/2 gives 2 ln 2.
 BCE_BALANCE = 2.0 * math.log(2.0)
@@ -155,7 +155,7 @@ def hinge_g_loss(*, fake_logits):
 
 def wasserstein_d_loss(*, real_logits, fake_logits, real_targets=None, fake_targets=None):
     """D(G(z)) - D(x). The gradient penalty and the drift term are regularizers
-    (dcgan_tf.regularizers), added by the update step."""
+    (dcgan_tf.gan.regularizers), added by the update step."""
     del real_targets, fake_targets
     real, fake = _one_logit(real_logits), _one_logit(fake_logits)
     return fake - real
@@ -241,7 +241,7 @@ class LossSpec:
       d_fn / g_fn: the pure per-example loss functions.
       heads: discriminator heads the loss is defined for (first = default).
       takes_targets: accepts per-sample targets (label flipping and smoothing work).
-      regularizers: names in dcgan_tf.regularizers.REGULARIZERS that belong to this
+      regularizers: names in dcgan_tf.gan.regularizers.REGULARIZERS that belong to this
         loss (wgan_gp: the gradient penalty); the update step adds them.
       balance: the discriminator loss at equilibrium, or None; loss plots draw it.
     """

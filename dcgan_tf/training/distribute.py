@@ -15,7 +15,7 @@ Only tf.distribute is used. What each strategy means here:
     tpu           TPUStrategy on the TPU the environment names (TPU VM or TPU_NAME).
 
 --batch_size is the GLOBAL batch: each of R replicas gets batch_size / R images, losses
-are divided by the global batch (dcgan_tf.losses.reduce_per_replica) and every replica
+are divided by the global batch (dcgan_tf.gan.losses.reduce_per_replica) and every replica
 draws its own latent noise (GAN.next_seed folds in the replica id).
 """
 
@@ -30,8 +30,8 @@ import tempfile
 import tensorflow as tf
 
 from dcgan_tf.config import STRATEGIES
-from dcgan_tf.errors import UserError
-from dcgan_tf.registry import check_choice
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.registry import check_choice
 
 
 def _multi_worker() -> tf.distribute.Strategy:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.io_utils import atomic_write_bytes
+from dcgan_tf.utils.atomic_files import atomic_write_bytes
 
 
 def to_uint8(images) -> np.ndarray:

@@ -28,8 +28,8 @@ import os
 import tensorflow as tf
 
 from dcgan_tf.config import Config
-from dcgan_tf.ema import EMA_KEY
-from dcgan_tf.errors import UserError
+from dcgan_tf.gan.ema import EMA_KEY
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.models import build_from_config, resolve_config
 
 CONFIG_FILE = "config.json"

@@ -88,7 +88,7 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
     """
     from absl import app
 
-    from dcgan_tf.errors import DivergenceError, UserError
+    from dcgan_tf.utils.errors import DivergenceError, UserError
 
     flag_values = define_flags()
     argv = list(argv or sys.argv)

@@ -18,8 +18,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.errors import UserError
-from dcgan_tf.io_utils import atomic_write_text
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.atomic_files import atomic_write_text
 
 log = logging.getLogger(__name__)
 

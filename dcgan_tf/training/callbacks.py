@@ -18,8 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.io_utils import append_line
-from dcgan_tf.tiles import to_uint8, write_tile
+from dcgan_tf.utils.atomic_files import append_line
+from dcgan_tf.utils.tiles import to_uint8, write_tile
 
 
 def _step(model) -> int:

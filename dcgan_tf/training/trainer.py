@@ -2,7 +2,7 @@
 
     result = run(config)   # builds data and models, resumes, trains, exports
 
-The workdir layout is described in dcgan_tf.workdir.
+The workdir layout is described in dcgan_tf.artifacts.workdir.
 """
 
 from __future__ import annotations
@@ -18,22 +18,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf import callbacks as cb
-from dcgan_tf.checkpoint import RunCheckpoint
-from dcgan_tf.components import optimizers, step_components
+from dcgan_tf.training import callbacks as cb
+from dcgan_tf.artifacts.checkpoint import RunCheckpoint
+from dcgan_tf.gan.assemble import optimizers, step_components
 from dcgan_tf.config import POLICIES, Config
 from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
-from dcgan_tf.distribute import WorkerRole, barrier, check_batch, make_strategy
-from dcgan_tf.errors import DivergenceError, UserError
+from dcgan_tf.training.distribute import WorkerRole, barrier, check_batch, make_strategy
+from dcgan_tf.utils.errors import DivergenceError, UserError
 from dcgan_tf.export import export_generator, export_info
 from dcgan_tf.flags import flagfile_text
-from dcgan_tf.gan import GAN
-from dcgan_tf.io_utils import atomic_write_text, ensure_dir
+from dcgan_tf.gan.model import GAN
+from dcgan_tf.utils.atomic_files import atomic_write_text, ensure_dir
 from dcgan_tf.models import ModelPair
 from dcgan_tf.report import write_report
-from dcgan_tf.tiles import write_tile
-from dcgan_tf.workdir import CLASSES_FILE, Workdir, build_networks
-from dcgan_tf.workdir import resolve as resolve_config
+from dcgan_tf.utils.tiles import write_tile
+from dcgan_tf.artifacts.workdir import CLASSES_FILE, Workdir, build_networks
+from dcgan_tf.artifacts.workdir import resolve as resolve_config
 
 FIXED_NOISE_SEED_OFFSET = 7919  # fixed sample noise: its own stream, apart from training's
 
@@ -51,7 +51,7 @@ class RunResult:
 
 
 def resolve(config: Config) -> Config:
-    """Fills defaults that depend on other choices (see dcgan_tf.workdir.resolve)."""
+    """Fills defaults that depend on other choices (see dcgan_tf.artifacts.workdir.resolve)."""
     return resolve_config(config)
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import uuid
 
-from dcgan_tf.errors import UserError
+from dcgan_tf.utils.errors import UserError
 
 
 def _tmp_name(path: str) -> str:

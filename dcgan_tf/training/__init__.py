@@ -1,0 +1,1 @@
+"""Running a training job: the trainer, its callbacks and tf.distribute."""

@@ -1,0 +1,1 @@
+"""Plumbing every layer may use: errors, registries, atomic files, CLI, tiles, labels."""
