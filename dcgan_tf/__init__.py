@@ -10,12 +10,8 @@ import sys as _sys
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-# `python -m dcgan_tf.X` imports this package before module X, while sys.argv[0] is still
-# "-m": load TensorFlow now with its C++ start-up lines hidden, so that every entry point's
-# errors really are one line. Library imports (argv[0] is a script or empty) are untouched.
-if _sys.argv[:1] == ["-m"]:
-    from dcgan_tf.utils.cli import quiet_tensorflow_import as _quiet
-
-    _quiet()
+# Commands (`dcgan-tf X`, `python -m dcgan_tf.X`) import without TensorFlow and load it,
+# with its C++ start-up lines hidden, only after their flags parsed
+# (dcgan_tf.utils.cli.run_command): --help and flag errors answer in a fraction of a second.
 
 __version__ = "0.1.0"

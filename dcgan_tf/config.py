@@ -1,7 +1,9 @@
 """The run configuration: one frozen, typed record read from the flags once.
 
-Nothing below the entry point reads absl FLAGS; it takes a `Config`. `config.json` in the
-workdir is `Config.to_dict()`, and `flags.cfg` holds the same values as a flagfile.
+Nothing below the entry point reads absl FLAGS; it takes a `Config`. Each field carries
+the help of its flag (dcgan_tf.flags generates the flags from the fields). `config.json` in
+the workdir is `Config.to_dict()`, and `flags.cfg` holds the same values as a flagfile
+(`flagfile_text`). This module imports without TensorFlow.
 """
 
 from __future__ import annotations
@@ -18,120 +20,203 @@ STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # dcgan_tf.training
 POLICIES = {"no": "float32", "fp16": "mixed_float16", "bf16": "mixed_bfloat16"}
 PREPROCESS = ("resize", "center", "resize_then_center")
 ON_DIVERGENCE = ("stop", "retry")
+# The one home of these choices (this module imports without TensorFlow): gan/update.py and
+# models/conditional.py import them from here.
 UPDATE = ("sequential", "simultaneous")
-D_PASS = ("split", "joint")  # dcgan_tf.gan.model.D_PASSES
+D_PASS = ("split", "joint")
+D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 PROGRESS = ("run", "epoch", "none")
 
+# Fields that are builder options of some architectures (None: the builder's default).
+MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",
+                       "fmap_base", "fmap_max")
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
-IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "ngf", "ndf",
-                   "g_preset", "g_depths", "d_depths", "bn_affine", "num_classes",
-                   "d_conditioning", "fmap_base", "fmap_max", "spectral_norm")
+IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "num_classes",
+                   "d_conditioning", "spectral_norm") + MODEL_OPTION_FIELDS
+
+
+def _setting(default, help_text: str):
+    """A Config field: its default, and the help of its flag next to it (`{models}`,
+    `{losses}`, `{metrics}` are filled with the registries' names by dcgan_tf.flags)."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     # run
-    workdir: str = ""
-    seed: int = 0
-    dry_run: bool = False
+    workdir: str = _setting("", "Folder of the run: checkpoints, samples, TensorBoard events, "
+        "export. Re-running on an existing workdir resumes it.")
+    seed: int = _setting(0, "Seed of weights, data order, augmentation, latent and label "
+        "noise.")
+    dry_run: bool = _setting(False, "Print the resolved configuration and model summaries, "
+        "then exit.")
     # data
-    data: str = "digits"
-    tfds_split: str = "train"
-    tfds_data_dir: str = ""
-    preprocess: str = "resize"
-    load_size: int = 0
-    flip_lr: bool = False
-    flip_ud: bool = False
-    cache: bool = True
-    shuffle_buffer: int = 10_000
+    data: str = _setting("digits", "'digits' (bundled, offline), 'tfds:NAME', a folder of "
+        "images, a folder or glob of TFRecords (feature image_raw), or an .npz file with "
+        "'images'.")
+    tfds_split: str = _setting("train", "Split of a tfds dataset (e.g. train, test).")
+    tfds_data_dir: str = _setting("", "Folder where tfds finds datasets already downloaded or "
+        "prepared.")
+    preprocess: str = _setting("resize", "How images are brought to the model's size: resize "
+        "(whole image), center (short side, centre square) or resize_then_center (resize to "
+        "--load_size square, then cut the centre; source 000).")
+    load_size: int = _setting(0, "Square size to resize to before the centre crop "
+        "(resize_then_center).")
+    flip_lr: bool = _setting(False, "Random left-right flips.")
+    flip_ud: bool = _setting(False, "Random up-down flips (source 000 used both).")
+    cache: bool = _setting(True, "Decode the images once and hold them in memory (up to 4 "
+        "GiB): faster, and a resumed run then sees exactly the batches of an uninterrupted "
+        "one.")
+    shuffle_buffer: int = _setting(10_000, "Shuffle buffer size in images.")
     # networks
-    model: str = "dcgan64"
-    resolution: int | None = None
-    channels: int | None = None
-    latent_dim: int = 100
-    latent: str = "normal"
-    d_head: str = ""
-    ngf: int | None = None
-    ndf: int | None = None
-    g_preset: str | None = None
-    g_depths: tuple[int, ...] | None = None
-    d_depths: tuple[int, ...] | None = None
-    bn_affine: bool | None = None
-    num_classes: int = 0  # > 0: conditional on the data's labels (source 002)
-    d_conditioning: str = "input"
-    fmap_base: int | None = None
-    fmap_max: int | None = None
+    model: str = _setting("dcgan64", "Architecture: {models} (pggan grows progressively).")
+    resolution: int | None = _setting(None, "Image size; default: the model's own (64, 28, "
+        "96).")
+    channels: int | None = _setting(None, "Image channels (1 or 3); default: the model's own.")
+    latent_dim: int = _setting(100, "Size of z.")
+    latent: str = _setting("normal", "Latent distribution: normal or uniform (in [-1, 1], "
+        "source 004).")
+    d_head: str = _setting("", "Discriminator head: sigmoid, softmax2 or linear; default: the "
+        "loss's own.")
+    ngf: int | None = _setting(None, "dcgan64: generator width.")
+    ndf: int | None = _setting(None, "dcgan64: discriminator width.")
+    g_preset: str | None = _setting(None, "faces96: generator depths preset, paper "
+        "(1024/512/256/128) or cpu (250/150/90/54).")
+    g_depths: tuple[int, ...] | None = _setting(None, "faces96: four generator depths, e.g. "
+        "250,150,90,54.")
+    d_depths: tuple[int, ...] | None = _setting(None, "faces96: four discriminator depths, "
+        "e.g. 64,128,256,512.")
+    bn_affine: bool | None = _setting(None, "faces96: BatchNorm with learned scale and offset "
+        "(source: without).")
+    num_classes: int = _setting(0, "Conditional model on this many classes (labels from the "
+        "data); 0: unconditional.")
+    d_conditioning: str = _setting("input", "How D sees the labels: input (label maps joined "
+        "to the image channels, source 002), hidden (joined after D's first activation), "
+        "input+hidden, or projection (Miyato & Koyama 2018).")
+    fmap_base: int | None = _setting(None, "pggan: feature maps nf(stage) = fmap_base / "
+        "2^stage (paper 8192).")
+    fmap_max: int | None = _setting(None, "pggan: at most this many feature maps per layer "
+        "(paper 512).")
     # progressive growing (pggan)
-    start_resolution: int = 4
-    fade_kimg: float = 600.0
-    stable_kimg: float = 600.0
-    resolution_batch_sizes: str = ""
-    resolution_lrs: str = ""
+    start_resolution: int = _setting(4, "pggan: resolution training starts at (grows to "
+        "--resolution).")
+    fade_kimg: float = _setting(600.0, "pggan: thousands of real images over which a new "
+        "resolution fades in (paper 600).")
+    stable_kimg: float = _setting(600.0, "pggan: thousands of real images each resolution "
+        "then trains for (paper 600).")
+    resolution_batch_sizes: str = _setting("", "pggan: per-resolution batch sizes, e.g. "
+        "4:64,8:64,16:32 (others: --batch_size).")
+    resolution_lrs: str = _setting("", "pggan: per-resolution learning rates of both "
+        "networks, e.g. 128:0.0015,256:0.002 (others: --g_lr / --d_lr).")
     # loss and update rule
-    loss: str = "bce"
-    update: str = "sequential"
-    d_pass: str = "split"
-    d_steps: int = 1
-    g_steps: int = 1
-    label_flip: float = 0.0
-    label_smoothing: float = 0.0
-    instance_noise: float = 0.0
-    instance_noise_decay_steps: int = 0
-    weight_decay: float = 0.0
-    gp_weight: float = 10.0
-    drift: float = 0.0
-    ema_decay: float = 0.0
-    ema_start: int = 0
-    ema_rampup: float = 0.05
-    diffaugment: str = ""
-    ada_target: float = 0.0
-    ada_interval: int = 4
-    ada_kimg: float = 500.0
-    spectral_norm: bool = False
-    r1_gamma: float = 0.0
-    r1_every: int = 16
+    loss: str = _setting("bce", "The GAN loss: {losses}.")
+    update: str = _setting("sequential", "Order of the two updates in a step: sequential (D "
+        "first, then G through the updated D; sources 000/003) or simultaneous (both from "
+        "one forward pass; source 004, the TensorFlow DCGAN tutorial).")
+    d_pass: str = _setting("split", "split: D scores reals and fakes in two calls, BatchNorm "
+        "normalising them apart (sources 000/003/004); joint: one call on both (one larger "
+        "batch, BatchNorm statistics of the mixed batch).")
+    d_steps: int = _setting(1, "Discriminator updates per generator update (each on its own "
+        "real batch).")
+    g_steps: int = _setting(1, "Generator updates per discriminator update.")
+    label_flip: float = _setting(0.0, "Probability of swapping a sample's real/fake label in "
+        "D's loss.")
+    label_smoothing: float = _setting(0.0, "One-sided label smoothing: real target 1 - s.")
+    instance_noise: float = _setting(0.0, "Sigma of Gaussian noise added to D's inputs.")
+    instance_noise_decay_steps: int = _setting(0, "Generator steps over which that sigma "
+        "decays to 0 (0 = constant).")
+    weight_decay: float = _setting(0.0, "L2 coefficient on all kernels (source 004).")
+    gp_weight: float = _setting(10.0, "Gradient-penalty weight lambda (wgan_gp).")
+    drift: float = _setting(0.0, "Epsilon-drift weight on D(x)^2 (wgan_gp; ProGAN uses "
+        "0.001).")
+    ema_decay: float = _setting(0.0, "Keep an exponential moving average of G's weights with "
+        "this decay (e.g. 0.999) for samples and exports; 0: off.")
+    ema_start: int = _setting(0, "Generator steps during which the average is a plain copy of "
+        "G.")
+    ema_rampup: float = _setting(0.05, "EMA half-life ramp-up (StyleGAN2-ADA): at step t the "
+        "half-life is min(that of --ema_decay, RAMPUP * t) steps, so early samples are not "
+        "dragged toward the untrained G; 0: plain constant decay.")
+    diffaugment: str = _setting("", "DiffAugment policy (Zhao et al. 2020) for every image D "
+        "sees: a comma list of color, translation, cutout (e.g. color,translation,cutout).")
+    ada_target: float = _setting(0.0, "Adaptive discriminator augmentation (Karras et al. "
+        "2020): target of E[sign(D(x_real))], e.g. 0.6; 0: off.")
+    ada_interval: int = _setting(4, "ADA: adjust the augmentation probability every N D "
+        "updates.")
+    ada_kimg: float = _setting(500.0, "ADA: thousands of real images over which p can go from "
+        "0 to 1.")
+    spectral_norm: bool = _setting(False, "Spectral normalisation (Miyato et al. 2018) of D's "
+        "Conv2D and Dense layers (Keras' SpectralNormalization wrapper).")
+    r1_gamma: float = _setting(0.0, "R1 penalty gamma/2 ||grad D(x_real)||^2 (Mescheder et "
+        "al. 2018); 0: off.")
+    r1_every: int = _setting(16, "Apply R1 every N D updates (lazy regularisation, scaled by "
+        "N).")
     # optimizers
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    g_beta1: float = 0.5
-    g_beta2: float = 0.999
-    d_beta1: float = 0.5
-    d_beta2: float = 0.999
-    adam_epsilon: float = 1e-7
+    g_lr: float = _setting(2e-4, "Generator learning rate.")
+    d_lr: float = _setting(2e-4, "Discriminator learning rate.")
+    g_beta1: float = _setting(0.5, "Generator Adam beta1.")
+    g_beta2: float = _setting(0.999, "Generator Adam beta2.")
+    d_beta1: float = _setting(0.5, "Discriminator Adam beta1.")
+    d_beta2: float = _setting(0.999, "Discriminator Adam beta2.")
+    adam_epsilon: float = _setting(1e-7, "Adam epsilon of both optimizers (ProGAN: 1e-8).")
     # length
-    batch_size: int = 64
-    train_steps: int = 0
-    epochs: int = 0
-    total_kimg: float = 0.0
+    batch_size: int = _setting(64, "Images per generator update (D sees d_steps x batch_size "
+        "per step).")
+    train_steps: int = _setting(0, "Length of training in generator updates (or use "
+        "--epochs).")
+    epochs: int = _setting(0, "Length of training in passes over the data (or use "
+        "--train_steps).")
+    total_kimg: float = _setting(0.0, "Length of training in thousands of real images shown "
+        "(ProGAN's unit; or use --train_steps / --epochs).")
     # speed
-    jit_compile: bool = False
-    mixed_precision: str = "no"
-    steps_per_execution: int = 1
-    strategy: str = "default"
-    sync_batchnorm: bool = False
+    jit_compile: bool = _setting(False, "Compile the train step with XLA.")
+    mixed_precision: str = _setting("no", "no, fp16 (mixed_float16 with loss scaling) or "
+        "bf16.")
+    steps_per_execution: int = _setting(1, "Train steps per host round trip.")
+    strategy: str = _setting("default", "Where to train (tf.distribute): default (one "
+        "device), mirrored (every GPU of this machine), multi_worker (the machines TF_CONFIG "
+        "lists) or tpu. --batch_size is the global batch.")
+    sync_batchnorm: bool = _setting(False, "With several replicas, BatchNorm normalises with "
+        "the statistics of the global batch instead of each replica's share.")
     # outputs
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    sample_every: int = 500
-    log_every: int = 50
-    sample_grid: int = 8
-    export: bool = True
-    progress: str = "run"
-    swd_every: int = 0
-    swd_images: int = 512
-    eval_every: int = 0
-    eval_metrics: str = ""
-    eval_images: int = 1000
-    eval_best: str = ""
-    features: str = ""
-    inception_weights: str = ""
+    checkpoint_every: int = _setting(500, "Save a checkpoint every N steps (and at the end).")
+    keep_checkpoints: int = _setting(3, "How many recent checkpoints to keep.")
+    sample_every: int = _setting(500, "Write a fixed-noise sample tile every N steps (and at "
+        "the end).")
+    log_every: int = _setting(50, "Write TensorBoard scalars every N steps.")
+    sample_grid: int = _setting(8, "Sample tile is N x N images.")
+    export: bool = _setting(True, "Export the generator as a SavedModel at the end.")
+    progress: str = _setting("run", "Console progress: run (one line for the whole run: "
+        "steps, elapsed, ETA, images/s, losses), epoch (Keras' per-epoch bar) or none.")
+    swd_every: int = _setting(0, "Every N steps, the sliced Wasserstein distance of generated "
+        "vs real images (per pyramid level) to TensorBoard and evaluation.jsonl; 0: off.")
+    swd_images: int = _setting(512, "Images per set of that SWD (real ones: a fixed batch of "
+        "the data).")
+    eval_every: int = _setting(0, "Every N steps, --eval_metrics of --eval_images samples "
+        "(EMA generator when kept) against the data, to TensorBoard (eval/*) and "
+        "evaluation.jsonl; 0: off.")
+    eval_metrics: str = _setting("", "Metrics of --eval_every, a comma list of {metrics} (as "
+        "python -m dcgan_tf.evaluate --metrics); default swd.")
+    eval_images: int = _setting(1000, "Generated images per evaluation (fixed seeds), and at "
+        "most as many real ones.")
+    eval_best: str = _setting("", "Keep the checkpoint with the best value of this metric "
+        "(one of --eval_metrics) in WORKDIR/best; export it with python -m dcgan_tf.export "
+        "--best.")
+    features: str = _setting("", "Features of pr and the classifier of fd/cond_acc/modes "
+        "during training (as dcgan_tf.evaluate --features).")
+    inception_weights: str = _setting("", "InceptionV3 weights file (Keras' "
+        "inception_v3_weights_tf_dim_ordering_tf_kernels.h5) for fid/kid/is on offline "
+        "machines.")
     # health
-    on_divergence: str = "stop"
-    max_retries: int = 3
-    lr_backoff: float = 0.5
-    d_win_threshold: float = 0.02
-    d_win_span: int = 200
-    explode_factor: float = 1000.0
+    on_divergence: str = _setting("stop", "On non-finite losses: stop, or retry from the last "
+        "checkpoint with lower learning rates.")
+    max_retries: int = _setting(3, "How many times --on_divergence=retry may restart.")
+    lr_backoff: float = _setting(0.5, "Factor applied to both learning rates on each retry.")
+    d_win_threshold: float = _setting(0.02, "D 'wins outright' when D(x) > 1 - t and D(G(z)) "
+        "< t.")
+    d_win_span: int = _setting(200, "Warn when D has won outright for this many consecutive "
+        "steps.")
+    explode_factor: float = _setting(1000.0, "Divergence when a loss or gradient norm exceeds "
+        "this many times its running median (at least 1.0); 0: off.")
 
     # ------------------------------------------------------------------ checks
 
@@ -146,8 +231,7 @@ class Config:
         _choice("update", self.update, UPDATE)
         _choice("d_pass", self.d_pass, D_PASS)
         _choice("progress", self.progress, PROGRESS)
-        _choice("d_conditioning", self.d_conditioning,
-                ("input", "hidden", "input+hidden", "projection"))
+        _choice("d_conditioning", self.d_conditioning, D_CONDITIONING)
         if self.num_classes < 0:
             raise UserError(f"--num_classes must be >= 0, got {self.num_classes}.")
         for name in ("r1_every", "batch_size", "latent_dim", "steps_per_execution",
@@ -166,9 +250,6 @@ class Config:
                 f"--total_kimg (thousands of real images shown), got train_steps="
                 f"{self.train_steps}, epochs={self.epochs}, total_kimg={self.total_kimg:g}."
             )
-        if self.model == "pggan" and not self.total_kimg and not self.dry_run:
-            raise UserError("--model=pggan measures its length in shown images: set "
-                            "--total_kimg (the paper's schedule is in kimg).")
         for name in ("fade_kimg", "total_kimg", "adam_epsilon"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -242,3 +323,19 @@ def _choice(name, value, choices):
 def _positive(name, value):
     if value is None or value <= 0:
         raise UserError(f"--{name} must be a positive integer, got {value}.")
+
+
+def flagfile_text(config: Config) -> str:
+    """The resolved configuration as a flagfile that `--flagfile=` accepts (`flags.cfg` in
+    the workdir)."""
+    lines = ["# Resolved flags of this run; re-usable with --flagfile."]
+    for key, value in config.to_dict().items():
+        if value is None or key == "dry_run":
+            continue
+        if isinstance(value, bool):
+            lines.append(f"--{key}" if value else f"--no{key}")
+        elif isinstance(value, list):
+            lines.append(f"--{key}={','.join(str(v) for v in value)}")
+        else:
+            lines.append(f"--{key}={value}")
+    return "\n".join(lines) + "\n"

@@ -30,9 +30,9 @@ from __future__ import annotations
 import json
 import os
 
+from dcgan_tf.flags import choices, define_settings
+from dcgan_tf.utils.cli import ToolFlags, run_command
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.metrics.evaluation import (Evaluation, check_native_size, feature_options,
-                                         generated_images, load_images, parse_metrics)
 
 
 def _folder_image_shape(folder: str) -> tuple[int, int]:
@@ -57,86 +57,118 @@ def _folder_image_shape(folder: str) -> tuple[int, int]:
     return width, channels
 
 
-def evaluate(f) -> list[str]:
-    from dcgan_tf.generate import LoadedGenerator
+def evaluate(args) -> list[str]:
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator
     from dcgan_tf.artifacts.workdir import Workdir
+    from dcgan_tf.metrics.catalog import parse_metrics
+    from dcgan_tf.metrics.evaluation import Evaluation
+    from dcgan_tf.metrics.inputs import (check_native_size, feature_options,
+                                         generated_images, load_images)
 
-    if not f.data:
+    if not args.data:
         raise UserError("--data is required: the real images to compare with.")
-    if bool(f.model) == bool(f.fake):
+    if bool(args.model) == bool(args.fake):
         raise UserError("Give exactly one of --model (an export or workdir) and --fake (a "
                         "folder of generated images).")
-    if not 1 <= f.num_samples <= 200_000:
-        raise UserError(f"--num_samples must be in [1, 200000], got {f.num_samples}.")
-    default = "fd,swd" if f.data == "digits" else "fid,kid"
-    names = parse_metrics(f.metrics or default)
+    if not 1 <= args.num_samples <= 200_000:
+        raise UserError(f"--num_samples must be in [1, 200000], got {args.num_samples}.")
+    default = "fd,swd" if args.data == "digits" else "fid,kid"
+    names = parse_metrics(args.metrics or default)
     num_classes = 0
-    if f.model:
-        gen = LoadedGenerator(f.model)
+    if args.model:
+        gen = LoadedGenerator(args.model)
         size, channels = gen.image_shape[0], gen.image_shape[2]
         num_classes = gen.num_classes
-        fake = generated_images(gen, f.num_samples, f.seed)
+        fake = generated_images(gen, args.num_samples, args.seed)
     else:
-        size, channels = _folder_image_shape(f.fake)
-        fake = load_images(f.fake, size, channels, limit=f.num_samples, seed=f.seed)
-    check_native_size(f.data, size)
-    real = load_images(f.data, size, channels, limit=f.num_real or 1_000_000, seed=f.seed,
-                       tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
-    choice, classifier = feature_options(f.features, f.data, size, names)
-    ev = Evaluation(real, fake, features=choice, inception_weights=f.inception_weights,
-                    classifier=classifier, seed=f.seed, num_classes=num_classes)
+        size, channels = _folder_image_shape(args.fake)
+        fake = load_images(args.fake, size, channels, limit=args.num_samples, seed=args.seed)
+    check_native_size(args.data, size)
+    real = load_images(args.data, size, channels, limit=args.num_real or 1_000_000,
+                       seed=args.seed, tfds_split=args.tfds_split,
+                       tfds_data_dir=args.tfds_data_dir)
+    choice, classifier = feature_options(args.features, args.data, size, names)
+    ev = Evaluation(real, fake, features=choice, inception_weights=args.inception_weights,
+                    classifier=classifier, seed=args.seed, num_classes=num_classes)
     report = ev.run(names)
-    report.update(model=f.model or None, fake=f.fake or None, data=f.data)
+    report.update(model=args.model or None, fake=args.fake or None, data=args.data)
     line = json.dumps(report)
     out = [line]
-    if f.write:
-        if not f.model or not Workdir(f.model).has_run():
+    if args.write:
+        if not args.model or not Workdir(args.model).has_run():
             raise UserError("--write needs --model to be a training workdir.")
         from dcgan_tf.utils.atomic_files import append_line
 
-        path = Workdir(f.model).file("evaluation.jsonl")
+        path = Workdir(args.model).evaluation_path
         append_line(path, line)
         out.append(f"Appended to {path}.")
     return out
 
 
-def train_classifier_command(f) -> list[str]:
+def train_classifier_command(args) -> list[str]:
     from dcgan_tf.metrics.classifier import save_classifier, train_classifier
+    from dcgan_tf.metrics.inputs import load_images
 
-    if not f.data or not f.out:
+    if not args.data or not args.out:
         raise UserError("train-classifier needs --data (labelled images) and --out "
                         "(the .keras file to write).")
-    if not f.out.endswith(".keras"):
-        raise UserError(f"--out must end in .keras, got {f.out!r}.")
-    size, channels, epochs = f.classifier_resolution, f.classifier_channels, f.classifier_epochs
+    if not args.out.endswith(".keras"):
+        raise UserError(f"--out must end in .keras, got {args.out!r}.")
+    size, channels = args.classifier_resolution, args.classifier_channels
+    epochs = args.classifier_epochs
     if channels not in (1, 3) or not 8 <= size <= 1024:
         raise UserError("--classifier_channels must be 1 or 3 and --classifier_resolution in "
                         "[8, 1024].")
     if not 1 <= epochs <= 1000:
         raise UserError(f"--classifier_epochs must be in [1, 1000], got {epochs}.")
-    data = load_images(f.data, size, channels, limit=f.num_real, seed=f.seed,
-                       tfds_split=f.tfds_split, tfds_data_dir=f.tfds_data_dir)
+    data = load_images(args.data, size, channels, limit=args.num_real, seed=args.seed,
+                       tfds_split=args.tfds_split, tfds_data_dir=args.tfds_data_dir)
     if data.labels is None:
-        raise UserError(f"{f.data!r} has no labels (class subfolders, labelled records or an "
-                        ".npz with 'labels'); a classifier needs them.")
-    model, accuracy = train_classifier(data.images, data.labels, epochs=epochs, seed=f.seed,
+        raise UserError(f"{args.data!r} has no labels (class subfolders, labelled records or "
+                        "an .npz with 'labels'); a classifier needs them.")
+    model, accuracy = train_classifier(data.images, data.labels, epochs=epochs, seed=args.seed,
                                        verbose=1)
-    save_classifier(model, f.out, {"data": f.data, "resolution": size, "channels": channels,
-                                   "classes": int(data.labels.max()) + 1,
-                                   "holdout_accuracy": accuracy, "images": len(data.images)})
-    return [f"Holdout accuracy {accuracy:.4f} on {len(data.images)} images; wrote {f.out}."]
+    save_classifier(model, args.out, {"data": args.data, "resolution": size,
+                                      "channels": channels,
+                                      "classes": int(data.labels.max()) + 1,
+                                      "holdout_accuracy": accuracy,
+                                      "images": len(data.images)})
+    return [f"Holdout accuracy {accuracy:.4f} on {len(data.images)} images; wrote {args.out}."]
 
 
-def run(f, command=None) -> list[str]:
+def run(args, command=None) -> list[str]:
     if command == "train-classifier":
-        return train_classifier_command(f)
-    return evaluate(f)
+        return train_classifier_command(args)
+    return evaluate(args)
+
+
+def define_evaluate_flags() -> ToolFlags:
+    """Flags of `python -m dcgan_tf.evaluate` (and its train-classifier command)."""
+    tool = ToolFlags()
+    tool.string("model", "", "An export folder, or a workdir with an export.")
+    tool.string("fake", "", "Instead of --model: a folder of generated images.")
+    tool.string("data", "", "Real images: a folder, TFRecords, an .npz, tfds:NAME or digits "
+                "(train-classifier: labelled ones).")
+    tool.string("metrics", "", f"Comma list of {choices('metrics')}; default fd,swd for "
+                "--data=digits, else fid,kid.")
+    tool.integer("num_samples", 5000, "Generated images to score (seeds --seed, --seed+1, "
+                 "...).")
+    tool.integer("num_real", 50000, "At most this many real images (a seeded subset).")
+    tool.string("features", "", "Features of pr (and the classifier of fd, cond_acc, modes): "
+                "inception, classifier or classifier:PATH; default classifier for "
+                "--data=digits, else inception.")
+    tool.integer("seed", 0, "Seed of the samples and subsets.")
+    tool.boolean("write", False, "Also append the result to WORKDIR/evaluation.jsonl.")
+    tool.string("out", "", "train-classifier: the classifier file to write (.keras).")
+    tool.integer("classifier_epochs", 20, "train-classifier: training epochs.")
+    tool.integer("classifier_resolution", 32, "train-classifier: image side the classifier "
+                 "reads.")
+    tool.integer("classifier_channels", 1, "train-classifier: 1 or 3 channels.")
+    define_settings(tool, "inception_weights", "tfds_split", "tfds_data_dir")
+    return tool
 
 
 def main(argv=None):
-    from dcgan_tf.utils.cli import run_command
-    from dcgan_tf.flags import define_evaluate_flags
-
     run_command("dcgan_tf.evaluate", define_evaluate_flags, run, argv,
                 commands=("train-classifier",))
 

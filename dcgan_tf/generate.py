@@ -20,117 +20,20 @@ folder and moved into `--out` only when all of them are complete.
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import shutil
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
-from PIL import Image
 
+from dcgan_tf.utils.atomic_files import write_outputs
+from dcgan_tf.utils.cli import ToolFlags, parse_int_list, run_command
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.flags import parse_int_list
-from dcgan_tf.utils.atomic_files import temp_dir_beside
-from dcgan_tf.utils.labels import one_hot, parse_label_vector
-from dcgan_tf.models.latent import get_latent
-from dcgan_tf.artifacts.workdir import Workdir
-from dcgan_tf.utils.tiles import encode_png, label_rows, make_tile
+from dcgan_tf.utils.labels import one_hot
+
+if TYPE_CHECKING:  # TensorFlow loads after the flags parsed (`--help` answers without it)
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 
 MAX_IMAGES = 4096
 MODES = ("sample", "interpolate", "arithmetic")
-
-
-class LoadedGenerator:
-    """A generator from an export folder (SavedModel) or a training workdir."""
-
-    def __init__(self, path: str):
-        if not os.path.isdir(path):
-            raise UserError(f"--model {path!r} is not a folder (an export or a workdir).")
-        workdir = Workdir(path)
-        export = path if os.path.isfile(os.path.join(path, "saved_model.pb")) else workdir.export
-        if not os.path.isfile(os.path.join(export, "saved_model.pb")):
-            if workdir.has_run():
-                raise UserError(f"Workdir {path!r} has no export yet; run "
-                                f"python -m dcgan_tf.export --workdir={path} first.")
-            raise UserError(f"{path!r} is neither an export (saved_model.pb) nor a workdir.")
-        info_path = os.path.join(export, "export.json")
-        if not os.path.isfile(info_path):
-            raise UserError(f"{export!r} has no export.json; it was not written by dcgan_tf.")
-        with open(info_path) as f:
-            info = json.load(f)
-        self.latent_dim = int(info["latent_dim"])
-        self.num_classes = int(info.get("num_classes", 0))
-        self.class_names = info.get("class_names") or [str(i) for i in range(self.num_classes)]
-        self.image_shape = list(info.get("image_shape", []))
-        self.latent = get_latent(info.get("latent", "normal"))
-        try:
-            self._serve = tf.saved_model.load(export).signatures["serving_default"]
-        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-            raise UserError(f"Cannot load the SavedModel in {export!r}: {e}") from e
-
-    def z_for_seeds(self, seeds, truncation=None) -> np.ndarray:
-        """One z per seed, exactly as dcgan_tf draws it for that integer seed."""
-        return np.concatenate([
-            self.latent.sample((1, self.latent_dim), int(s), truncation).numpy() for s in seeds
-        ]).astype(np.float32)
-
-    def labels(self, text) -> np.ndarray | None:
-        """--labels text -> [K] vector (UserError when it does not fit this model)."""
-        if text in (None, "") and not self.num_classes:
-            return None
-        if text in (None, ""):
-            return one_hot(0, self.num_classes)
-        try:
-            return parse_label_vector(text, self.num_classes)
-        except ValueError as e:
-            raise UserError(f"--labels: {e}") from None
-
-    def images(self, z, labels=None) -> np.ndarray:
-        """uint8 [N, H, W, C] for z [N, latent_dim] (and labels [K] or [N, K])."""
-        out = []
-        z = np.asarray(z, np.float32)
-        if self.num_classes:
-            labels = np.broadcast_to(np.asarray(labels, np.float32),
-                                     (len(z), self.num_classes))
-        for start in range(0, len(z), 256):
-            args = {"z": tf.constant(z[start:start + 256])}
-            if self.num_classes:
-                args["labels"] = tf.constant(labels[start:start + 256])
-            out.append(self._serve(**args)["images"].numpy())
-        return np.concatenate(out)
-
-
-def slerp(a, b, t):
-    """Spherical interpolation between vectors a and b (linear when they are parallel)."""
-    a_n, b_n = a / np.linalg.norm(a), b / np.linalg.norm(b)
-    omega = np.arccos(np.clip(np.dot(a_n, b_n), -1.0, 1.0))
-    if omega < 1e-6:
-        return (1 - t) * a + t * b
-    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
-
-
-def interpolation_path(zs, frames: int, method: str) -> np.ndarray:
-    """z along zs[0] -> zs[1] -> ... with `frames` points per leg (ends included once)."""
-    if method not in ("slerp", "linear"):
-        raise UserError(f"Unknown --method {method!r}. Expected one of ['linear', 'slerp'].")
-    path = []
-    for i in range(len(zs) - 1):
-        for k in range(frames):
-            t = k / (frames - 1)
-            if i > 0 and k == 0:
-                continue  # the joint is the previous leg's last point
-            path.append(slerp(zs[i], zs[i + 1], t) if method == "slerp"
-                        else (1 - t) * zs[i] + t * zs[i + 1])
-    return np.stack(path).astype(np.float32)
-
-
-def _gif_bytes(images, frame_ms=120) -> bytes:
-    frames = [Image.fromarray(im[..., 0] if im.shape[-1] == 1 else im) for im in images]
-    buf = io.BytesIO()
-    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=frame_ms, loop=0)
-    return buf.getvalue()
 
 
 def _check_count(name, value, low=1):
@@ -143,6 +46,8 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
     """Unconditional, or conditional with a label vector: `num` images from seeds seed+i.
     Conditional without labels: `num` images per class, one class per row (image j of
     every row from seed+j, so the rows show the same noise in each class)."""
+    from dcgan_tf.utils.tiles import encode_png, label_rows, make_tile
+
     _check_count("num", num)
     seeds = list(range(seed, seed + num))
     z = gen.z_for_seeds(seeds, truncation)
@@ -172,18 +77,23 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
 
 def interpolate(gen: LoadedGenerator, *, seeds, frames: int, method="slerp",
                 truncation=None, labels=None) -> dict[str, bytes]:
+    from dcgan_tf.models.latent import interpolation_path
+    from dcgan_tf.utils.tiles import encode_gif, encode_png, make_tile
+
     if len(seeds) < 2:
         raise UserError(f"--seeds needs at least two seeds to interpolate, got {list(seeds)}.")
     _check_count("frames", frames, low=2)
     path = interpolation_path(gen.z_for_seeds(seeds, truncation), frames, method)
     images = gen.images(path, labels)
     return {f"interpolation_{method}.png": encode_png(make_tile(images, rows=1)),
-            f"interpolation_{method}.gif": _gif_bytes(images)}
+            f"interpolation_{method}.gif": encode_gif(images)}
 
 
 def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
                noise=0.25, seed=0, truncation=None, labels=None) -> dict[str, bytes]:
     """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations."""
+    from dcgan_tf.utils.tiles import encode_png, make_tile
+
     for name, seeds in (("a_seeds", a_seeds), ("b_seeds", b_seeds), ("c_seeds", c_seeds)):
         if not seeds:
             raise UserError(f"--{name} needs at least one seed.")
@@ -209,71 +119,71 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
     return {"arithmetic.png": encode_png(tile)}
 
 
-def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
-    """Writes all files into a temporary folder, then moves them into `out`."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"--out {out!r} exists and is not a folder.")
-    parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        raise UserError(f"Cannot write to {out!r}: folder {parent!r} does not exist.")
-    tmp = temp_dir_beside(os.path.abspath(out))
-    try:
-        os.makedirs(tmp)
-        for name, data in files.items():
-            with open(os.path.join(tmp, name), "wb") as f:
-                f.write(data)
-        os.makedirs(out, exist_ok=True)
-        written = []
-        for name in files:
-            target = os.path.join(out, name)
-            os.replace(os.path.join(tmp, name), target)
-            written.append(target)
-        return written
-    except OSError as e:
-        raise UserError(f"Cannot write to {out!r}: {e.strerror or e}.") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def run(args) -> list[str]:
+    """The files of `python -m dcgan_tf.generate` with the parsed flags `args`."""
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 
-
-def run(flag_values) -> list[str]:
-    f = flag_values
-    if f.mode not in MODES:
-        raise UserError(f"Unknown --mode {f.mode!r}. Expected one of {list(MODES)}.")
-    if not f.model:
+    if args.mode not in MODES:
+        raise UserError(f"Unknown --mode {args.mode!r}. Expected one of {list(MODES)}.")
+    if not args.model:
         raise UserError("--model is required (an export folder or a workdir).")
-    if not f.out:
+    if not args.out:
         raise UserError("--out is required (the folder to write images into).")
-    if f.truncation is not None and not 0.0 < f.truncation <= 2.0:
-        raise UserError(f"--truncation must be in (0, 2], got {f.truncation}.")
-    gen = LoadedGenerator(f.model)
-    if f.labels and not gen.num_classes:
-        raise UserError(f"--labels given, but {f.model!r} is not a conditional generator.")
-    if f.mode == "sample":
-        labels = gen.labels(f.labels) if f.labels else None
-        files = sample(gen, num=f.num, seed=f.seed, truncation=f.truncation, tile=f.tile,
-                       individual=f.individual, labels=labels)
-    elif f.mode == "interpolate":
-        files = interpolate(gen, seeds=list(parse_int_list("seeds", f.seeds)), frames=f.frames,
-                            method=f.method, truncation=f.truncation,
-                            labels=gen.labels(f.labels))
+    if args.truncation is not None and not 0.0 < args.truncation <= 2.0:
+        raise UserError(f"--truncation must be in (0, 2], got {args.truncation}.")
+    gen = LoadedGenerator(args.model)
+    if args.labels and not gen.num_classes:
+        raise UserError(f"--labels given, but {args.model!r} is not a conditional generator.")
+    if args.mode == "sample":
+        labels = gen.labels(args.labels) if args.labels else None
+        files = sample(gen, num=args.num, seed=args.seed, truncation=args.truncation,
+                       tile=args.tile, individual=args.individual, labels=labels)
+    elif args.mode == "interpolate":
+        files = interpolate(gen, seeds=list(parse_int_list("seeds", args.seeds)),
+                            frames=args.frames, method=args.method, truncation=args.truncation,
+                            labels=gen.labels(args.labels))
     else:
-        files = arithmetic(gen, a_seeds=list(parse_int_list("a_seeds", f.a_seeds)),
-                           b_seeds=list(parse_int_list("b_seeds", f.b_seeds)),
-                           c_seeds=list(parse_int_list("c_seeds", f.c_seeds)),
-                           variations=f.variations, seed=f.seed, truncation=f.truncation,
-                           labels=gen.labels(f.labels))
+        files = arithmetic(gen, a_seeds=list(parse_int_list("a_seeds", args.a_seeds)),
+                           b_seeds=list(parse_int_list("b_seeds", args.b_seeds)),
+                           c_seeds=list(parse_int_list("c_seeds", args.c_seeds)),
+                           variations=args.variations, seed=args.seed,
+                           truncation=args.truncation,
+                           labels=gen.labels(args.labels))
     if not files:
         raise UserError("Nothing to write: pass --tile or --individual.")
-    return write_outputs(files, f.out)
+    return write_outputs(files, args.out)
+
+
+def define_generate_flags() -> ToolFlags:
+    """Flags of `python -m dcgan_tf.generate`."""
+    tool = ToolFlags()
+    tool.string("model", "", "An export folder, or a workdir with an export.")
+    tool.string("out", "", "Folder to write the images into.")
+    tool.string("mode", "sample", f"{', '.join(MODES[:-1])} or {MODES[-1]}.")
+    tool.integer("num", 64, "sample: how many images.")
+    tool.integer("seed", 0, "sample: first seed (image i uses seed + i); arithmetic: seed of "
+                 "the variations' noise.")
+    tool.boolean("tile", True, "sample: write one tile of all images.")
+    tool.boolean("individual", False, "sample: write one PNG per image.")
+    tool.string("seeds", "0,1", "interpolate: seeds to pass through, e.g. 3,17,42.")
+    tool.integer("frames", 10, "interpolate: images per leg between two seeds.")
+    tool.string("method", "slerp", "interpolate: slerp or linear.")
+    tool.string("a_seeds", "", "arithmetic: seeds of concept A (averaged).")
+    tool.string("b_seeds", "", "arithmetic: seeds of concept B (averaged).")
+    tool.string("c_seeds", "", "arithmetic: seeds of concept C (averaged).")
+    tool.integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
+    tool.float("truncation", None, "Scale z by this factor (temperature), in (0, 2].")
+    tool.string("labels", "", "Conditional models: a label vector, one value in [0, 1] per "
+                "class, e.g. 0,0,1,0,0,0,0,0,0,0 or mixtures; sample without it: one row per "
+                "class.")
+    return tool
 
 
 def main(argv=None):
     """python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [...]"""
-    from dcgan_tf.utils.cli import run_command
-    from dcgan_tf.flags import define_generate_flags
-
     run_command("dcgan_tf.generate", define_generate_flags,
-                lambda f: [f"Wrote {path}." for path in run(f)], argv)
+                lambda args: [f"Wrote {path}." for path in run(args)], argv)
+
 
 if __name__ == "__main__":
     main()

@@ -1,8 +1,9 @@
-"""python -m dcgan_tf.train --flagfile=configs/NAME.cfg --workdir=DIR [--flag=value ...]
+"""python -m dcgan_tf.train --config=NAME --workdir=DIR [--flag=value ...]
 
-Trains (or resumes) a GAN described by flags; flags after a --flagfile override it.
-Errors the user can cause print one line on stderr and exit 2; a divergence that stops
-training exits 1.
+Trains (or resumes) a GAN described by flags. --config=NAME reads a config shipped with the
+package (or a flagfile path; --flagfile=configs/NAME.cfg works in the repository); flags
+after it override it. Errors the user can cause print one line on stderr and exit 2; a
+divergence that stops training exits 1.
 """
 
 # Intentionally short: parse flags, build a Config, call the trainer.
@@ -10,28 +11,30 @@ training exits 1.
 from __future__ import annotations
 
 import sys
+import textwrap
 
-from dcgan_tf.utils.cli import run_command
-from dcgan_tf.flags import config_from_flags, define_flags
-
-
-def _define():
-    define_flags()
-    from absl import flags
-
-    return flags.FLAGS
+from dcgan_tf.flags import config_from_flags, define_flags, expand_config, shipped_configs
+from dcgan_tf.utils.cli import fail, run_command
+from dcgan_tf.utils.errors import UserError
 
 
 def main(argv=None):
-    argv = list(argv or sys.argv)
+    typed = list(argv or sys.argv)
+    try:
+        argv = expand_config(typed)
+    except UserError as e:
+        fail("dcgan_tf.train", str(e))
 
     def _train(flag_values):
         from dcgan_tf.training import trainer
 
-        trainer.run(config_from_flags(flag_values, argv[1:]))
+        # a run length typed on the command line (not one a config set) replaces the config's
+        trainer.run(config_from_flags(flag_values, typed[1:]))
         return []
 
-    run_command("dcgan_tf.train", _define, _train, argv, usage=__doc__)
+    usage = f"{__doc__.strip()}\n\n" + textwrap.fill(
+        f"Shipped configs: {', '.join(shipped_configs())}.", width=88)
+    run_command("dcgan_tf.train", define_flags, _train, argv, usage=usage)
 
 
 if __name__ == "__main__":

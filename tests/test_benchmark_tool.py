@@ -1,6 +1,6 @@
 """tools/benchmark.py: variants parse, every benchmark config resolves, and (where PyTorch
-is installed: it is a benchmark-only dependency) the reference networks have exactly our
-parameter counts."""
+is installed: it is a benchmark-only dependency) the reference networks of
+tools/torch_reference.py have exactly our parameter counts."""
 
 import os
 import sys
@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tools"))
 import benchmark  # noqa: E402
+import torch_reference  # noqa: E402
 
 
 def test_variants_parse_and_bad_ones_are_named():
@@ -37,10 +38,10 @@ def test_benchmark_configs_resolve(model):
 @pytest.mark.parametrize("model", sorted(benchmark.CONFIGS))
 def test_pytorch_reference_has_our_parameter_counts(model):
     pytest.importorskip("torch")
-    from dcgan_tf.training.trainer import build_pair
+    from dcgan_tf.gan.assemble import build_from_config
 
-    pair = build_pair(benchmark.tf_config(model, 8, {}))
-    G, D, *_ = benchmark.torch_nets(model)
+    pair = build_from_config(benchmark.tf_config(model, 8, {}))
+    G, D, *_ = torch_reference.torch_nets(model)
     for ours, theirs in ((pair.generator, G), (pair.discriminator, D)):
         count = sum(int(np.prod(v.shape)) for v in ours.trainable_variables)
         assert count == sum(p.numel() for p in theirs.parameters())

@@ -18,8 +18,11 @@ from PIL import Image
 from dcgan_tf.data import build as build_lib
 from dcgan_tf.data import records
 from dcgan_tf.data.build import BuildOptions
-from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
+from dcgan_tf.data.geometry import Geometry
+from dcgan_tf.data.sources import open_source
+from dcgan_tf.data.stream import Flips, training_stream
 from dcgan_tf.utils.errors import UserError
+from built_records import read_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -102,7 +105,7 @@ def test_folder_build_counts_reasons_labels_and_loses_nothing(photo_tree, tmp_pa
     assert {s["file"]: s["reason"] for s in meta["skipped"]} == expected_reasons
     assert meta["count"] == len(good) == meta["sources_written"]
     assert meta["notes"] == [{"file": "dogs/anim.gif", "note": "animated: first frame used"}]
-    recs = records.read_records(opts.out)
+    recs = read_records(opts.out)
     # every readable image was written, with its class label
     assert {r["source_id"].decode(): r["label"] for r in recs} == good
     for r in recs:
@@ -128,7 +131,7 @@ def test_pixels_center_crop_exif_and_alpha(tmp_path):
     rgba[:, 20:, 3] = 255  # left half fully transparent
     Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
     opts, meta = build(tmp_path, src, sizes=(40,), format="png", background=(0, 0, 255))
-    by_id = {r["source_id"].decode(): r for r in records.read_records(opts.out)}
+    by_id = {r["source_id"].decode(): r for r in read_records(opts.out)}
     wide_out = tf.io.decode_png(by_id["wide.png"]["image_raw"]).numpy()
     np.testing.assert_array_equal(wide_out, wide[:, 10:50])  # centre square, no resampling
     assert by_id["wide.png"]["crop_box"] == [10.0, 0.0, 40.0, 40.0]
@@ -139,7 +142,7 @@ def test_pixels_center_crop_exif_and_alpha(tmp_path):
     np.testing.assert_array_equal(alpha[5, 30], [200, 0, 0])
     # grayscale output
     _, meta1 = build(tmp_path, src, name="gray", sizes=(16,), channels=1)
-    rec = records.read_records(str(tmp_path / "gray"))[0]
+    rec = read_records(str(tmp_path / "gray"))[0]
     assert tf.io.decode_jpeg(rec["image_raw"]).shape == (16, 16, 1)
     assert meta1["channels"] == 1
 
@@ -156,7 +159,7 @@ def test_small_images_skip_or_upscale_and_resize_then_center(tmp_path):
     assert meta["count"] == 2 and meta["skipped"] == []
     opts, meta = build(tmp_path, src, name="rtc", sizes=(64,), crop="resize_then_center",
                        load_size=256)
-    boxes = {r["source_id"].decode(): r["crop_box"] for r in records.read_records(opts.out)}
+    boxes = {r["source_id"].decode(): r["crop_box"] for r in read_records(opts.out)}
     assert boxes["big.png"] == [96.0, 96.0, 64.0, 64.0]  # central 64 of 256
     with pytest.raises(UserError, match="load_size"):
         build(tmp_path, src, name="bad", sizes=(64,), crop="resize_then_center", load_size=32)
@@ -179,7 +182,7 @@ def test_deterministic_and_multi_resolution(photo_tree, tmp_path):
         sub = records.read_metadata(str(tmp_path / "one" / size))
         assert sub["size"] == int(size) and len(sub["shards"]) == 3
     # The training pipeline picks the subfolder of the model's resolution.
-    source = open_source(o1.out, Preprocess(16, 3))
+    source = open_source(o1.out, Geometry(16, 3))
     assert source.num_examples == m1["count"] and source.has_labels
     images, labels = source.arrays
     assert images.shape[1:] == (16, 16, 3)
@@ -234,7 +237,7 @@ def test_interrupted_build_leaves_nothing_a_reader_takes(tmp_path, monkeypatch):
     leftover = tmp_path / "out" / ".train-00000-of-00001.tfrecord.tmp-deadbeef"
     leftover.write_bytes(b"partial")
     with pytest.raises(UserError, match="TFRecords|no images"):
-        open_source(str(tmp_path / "out"), Preprocess(16, 3))
+        open_source(str(tmp_path / "out"), Geometry(16, 3))
     monkeypatch.setattr(build_lib.Processor, "__call__", real)
     _, meta = build(tmp_path, src, sizes=(16,))
     assert meta["count"] == 6
@@ -264,7 +267,7 @@ def test_npz_source_with_labels_and_dedup(tmp_path):
     opts, meta = build(tmp_path, path, sizes=(24,), channels=1, format="png", dedup=True)
     assert meta["count"] == 4 and meta["skipped_by_reason"] == {"duplicate": 1}
     assert meta["label_names"] == ["a", "b", "c"]
-    recs = records.read_records(opts.out)
+    recs = read_records(opts.out)
     assert [r["label"] for r in recs] == [0, 1, 2, 1]
     first = tf.io.decode_png(recs[0]["image_raw"]).numpy()[..., 0]
     np.testing.assert_array_equal(first, np.round(images[0, ..., 0] * 255).astype(np.uint8))
@@ -283,7 +286,7 @@ def test_boxes_csv(tmp_path):
                        format="png", small="upscale")
     assert meta["count"] == 2 and meta["skipped"] == [{"file": "b.png",
                                                       "reason": "no box in the CSV"}]
-    recs = records.read_records(opts.out)
+    recs = read_records(opts.out)
     np.testing.assert_array_equal(tf.io.decode_png(recs[0]["image_raw"]).numpy(),
                                   big[20:50, 10:40])
     assert recs[1]["crop_box"] == [50.0, 40.0, 40.0, 40.0]  # 40x20 squared around its centre
@@ -332,7 +335,7 @@ def test_face_crop_centres_the_astronaut_in_canvas_and_after_exif(tmp_path):
     opts, meta = build(tmp_path, src, sizes=(64,), crop="face", format="png")
     assert meta["count"] == 3
     assert meta["skipped"] == [{"file": "no_face.png", "reason": "no face found"}]
-    by_id = {r["source_id"].decode(): r for r in records.read_records(opts.out)}
+    by_id = {r["source_id"].decode(): r for r in read_records(opts.out)}
     detector = MTCNN()
     truth, side = face_center(detector, astronaut)
     for key, offset in (("plain.png", (0, 0)), ("canvas.png", (400, 250)), ("exif.jpg", (0, 0))):
@@ -363,7 +366,7 @@ def test_cat_face_crop_on_chelsea(tmp_path):
     # What OpenCV 4.x's cascade finds on chelsea is a box on the nose and mouth (BUILD_NOTES):
     # it lies on the cat's lower face, inside the photo's face area.
     assert meta["skipped"] == [{"file": "blank.png", "reason": "no cat face found"}]
-    (rec,) = records.read_records(opts.out)
+    (rec,) = read_records(opts.out)
     x, y, w, h = rec["crop_box"]
     assert 150 < x + w / 2 < 330 and 150 < y + h / 2 < 300
     _, meta2 = build(tmp_path, src, name="fallback", sizes=(64,), crop="cat_face",
@@ -384,16 +387,16 @@ def test_pipeline_reads_built_records_with_labels_and_counts_bad_records(tmp_pat
             Image.fromarray(np.full((40, 40, 3), value[cls], np.uint8)).save(src / cls / f"{i}.png")
     opts, meta = build(tmp_path, src, sizes=(32,), class_subfolders=True, num_shards=2)
     assert meta["label_names"] == ["one", "zero"]
-    prep = Preprocess(32, 3, flip_lr=True)
-    source = open_source(opts.out, prep)
-    ds, spe = training_stream(source, prep, batch_size=4, seed=3, end_step=3, with_labels=True)
+    geometry, flips = Geometry(32, 3), Flips(lr=True)
+    source = open_source(opts.out, geometry)
+    ds = training_stream(source, flips, batch_size=4, seed=3, end_step=3, with_labels=True)
     for images, labels in ds:
         assert images.shape == (4, 32, 32, 3) and images.dtype == tf.float32
         assert labels.dtype == tf.int32
         means = tf.reduce_mean(images, axis=[1, 2, 3]).numpy()
         # label 0 = "one" (white, +1), label 1 = "zero" (black, -1): aligned per example
         np.testing.assert_allclose(means, np.where(labels.numpy() == 0, 1.0, -1.0), atol=0.02)
-    again, _ = training_stream(source, prep, batch_size=4, seed=3, end_step=3, with_labels=True)
+    again = training_stream(source, flips, batch_size=4, seed=3, end_step=3, with_labels=True)
     for (a, la), (b, lb) in zip(ds, again):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
         np.testing.assert_array_equal(la.numpy(), lb.numpy())
@@ -405,7 +408,7 @@ def test_pipeline_reads_built_records_with_labels_and_counts_bad_records(tmp_pat
     info = json.load(open(meta_path))
     info["count"] += 1
     json.dump(info, open(meta_path, "w"))
-    source = open_source(opts.out, prep)
+    source = open_source(opts.out, geometry)
     assert source.num_examples == 12 and source.skipped == 1
     assert os.path.exists(bad)
 
@@ -419,7 +422,7 @@ def test_reads_foreign_image_raw_records(tmp_path):
             ex = tf.train.Example(features=tf.train.Features(feature={
                 "image_raw": tf.train.Feature(bytes_list=tf.train.BytesList(value=[raw]))}))
             w.write(ex.SerializeToString())
-    source = open_source(str(path), Preprocess(24, 3))
+    source = open_source(str(path), Geometry(24, 3))
     assert source.num_examples == 2 and not source.has_labels
     assert source.arrays[0].shape == (2, 24, 24, 3)
 
@@ -452,8 +455,6 @@ def test_cli_summary_and_bad_input(photo_tree, tmp_path):
         code, _, err = run_main("dcgan_tf.data.build", *args)
         assert code == 2 and message in one_error_line(err, "dcgan_tf.data.build"), (args, err)
     # The same contract in-process for the rest (every UserError becomes that line).
-    from dcgan_tf.flags import build_options_from_flags
-
     base = {f.name: f.default for f in dataclasses.fields(BuildOptions)}
     for kw, message in [
         (dict(source=str(tmp_path / "missing"), out=str(tmp_path / "x")), "not a folder"),
@@ -465,19 +466,8 @@ def test_cli_summary_and_bad_input(photo_tree, tmp_path):
             build_lib.build(BuildOptions(**dict(base, **kw)), progress=False)
     fv = types.SimpleNamespace(**dict(base, size=["big"]))
     with pytest.raises(UserError, match="--size must be"):
-        build_options_from_flags(fv)
+        build_lib.options_from_flags(fv)
     assert not os.path.exists(tmp_path / "x")
-
-
-def test_tools_wrapper_runs(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(src / "a.png")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "build_dataset.py"),
-                           f"--source={src}", f"--out={tmp_path / 'o'}", "--size=8"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "wrote 1 records" in proc.stdout
 
 
 def test_stream_splits_across_replicas(tmp_path):
@@ -487,10 +477,11 @@ def test_stream_splits_across_replicas(tmp_path):
 import numpy as np, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
-prep = Preprocess(16, 1)
-source = open_source("digits", prep)
-ds, _ = training_stream(source, prep, batch_size=8, seed=0, end_step=3, with_labels=True)
+from dcgan_tf.data.geometry import Geometry
+from dcgan_tf.data.sources import open_source
+from dcgan_tf.data.stream import training_stream
+source = open_source("digits", Geometry(16, 1))
+ds = training_stream(source, batch_size=8, seed=0, end_step=3, with_labels=True)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 dist = strategy.experimental_distribute_dataset(ds)
 for (images, labels), (gi, gl) in zip(dist, ds):
@@ -513,7 +504,7 @@ def test_stacked_digits_put_one_labelled_digit_in_each_channel(tmp_path):
     np.savez(tmp_path / "d.npz", images=images, labels=np.array([0, 1, 2]))
     opts, meta = build(tmp_path, tmp_path / "d.npz", sizes=(8,), channels=3, stack_digits=40,
                        format="png")
-    recs = records.read_records(opts.out)
+    recs = read_records(opts.out)
     assert meta["count"] == 40 and len(recs) == 40
     for r in recs:
         image = tf.io.decode_png(r["image_raw"]).numpy()

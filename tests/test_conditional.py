@@ -15,11 +15,10 @@ import tensorflow as tf
 from conftest import compile_with
 
 from dcgan_tf.training import trainer
-from dcgan_tf.conditional_accuracy import conditional_accuracy, train_digits_classifier
+from dcgan_tf.metrics.digits_svc import conditional_accuracy, train_digits_classifier
 from dcgan_tf.config import Config
-from dcgan_tf.export import export_generator
+from dcgan_tf.artifacts.saved_generator import LoadedGenerator, export_generator
 from dcgan_tf.gan.model import GAN
-from dcgan_tf.generate import LoadedGenerator
 from dcgan_tf.generate import sample as generate_sample
 from dcgan_tf.models import build_models
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from dcgan_tf.config import Config
 from dcgan_tf.training.distribute import WorkerRole, check_batch, make_strategy
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.models import build_from_config
+from dcgan_tf.gan.assemble import build_from_config
 from dcgan_tf.artifacts.workdir import resolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -81,6 +81,32 @@ def _images_npz(path, n, side=32, seed=0, labels=True):
     return images
 
 
+def test_data_stored_at_another_size_is_refused(tmp_path):
+    """Records the builder made, or an .npz, at a size the generator does not make: one
+    line (comparing after a silent resize would score the resampling); a folder of photos
+    is resized as in training."""
+    from dcgan_tf.data.build import BuildOptions, build
+    from dcgan_tf.metrics.inputs import check_native_size
+    from dcgan_tf.utils.errors import UserError
+
+    _images_npz(tmp_path / "a.npz", 4, side=16)
+    check_native_size(str(tmp_path / "a.npz"), 16)
+    with pytest.raises(UserError, match="holds 16x16 ones"):
+        check_native_size(str(tmp_path / "a.npz"), 32)
+    out = str(tmp_path / "built")
+    build(BuildOptions(source=str(tmp_path / "a.npz"), out=out, sizes=(8, 16)), progress=False)
+    for data in (out, os.path.join(out, "8")):
+        check_native_size(data, 8)
+    with pytest.raises(UserError, match="holds 8/16-pixel records; build the data at --size=32"):
+        check_native_size(out, 32)
+    with pytest.raises(UserError, match="holds 16-pixel records"):
+        check_native_size(os.path.join(out, "16"), 8)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(photos / "a.png")
+    check_native_size(str(photos), 64)
+
+
 @pytest.fixture(scope="module")
 def trained_classifier(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clf")
@@ -143,7 +169,7 @@ def test_evaluate_bad_requests_are_one_line(trained_classifier, tmp_path, args, 
 
 def test_export_size_that_does_not_match_the_classifier_is_one_line(trained_classifier,
                                                                     tmp_path):
-    from dcgan_tf.export import export_generator
+    from dcgan_tf.artifacts.saved_generator import export_generator
     from dcgan_tf.models import build_models
 
     folder, path = trained_classifier

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from conftest import SMALL
 
-from dcgan_tf.export import export_generator, export_workdir
+from dcgan_tf.artifacts.saved_generator import export_generator, export_workdir
 from dcgan_tf.models.latent import get_latent
 from dcgan_tf.models import build_models
 from dcgan_tf.utils.tiles import to_uint8
@@ -125,7 +125,9 @@ def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
     must take those weights. Simulated: a checkpoint whose EMA copy has other weights."""
     from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
+    from dcgan_tf.gan.assemble import build_from_config, resolve_config
     from dcgan_tf.gan.ema import EMA_KEY
+    from dcgan_tf.gan.model import network_items
 
     workdir = tmp_path / "run"
     config = Config(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
@@ -134,12 +136,12 @@ def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
     trainer.run(config)
     raw = export_workdir(str(workdir), str(tmp_path / "raw"))
     assert json.load(open(os.path.join(raw, "export.json")))["weights"] == "raw"
-    pair = trainer.build_pair(trainer.resolve(config))
+    pair = build_from_config(resolve_config(config))
     ema = pair.generator
     for v in ema.trainable_variables:
         v.assign(v * 0.5)
-    other = trainer.build_pair(trainer.resolve(config))
-    ckpt = tf.train.Checkpoint(generator=other.generator, discriminator=other.discriminator,
+    other = build_from_config(resolve_config(config))
+    ckpt = tf.train.Checkpoint(**network_items(other.generator, other.discriminator),
                                **{EMA_KEY: ema})
     tf.train.CheckpointManager(ckpt, str(workdir / "checkpoints"), 100).save(checkpoint_number=9)
     path = export_workdir(str(workdir), str(tmp_path / "ema"), step=9)
@@ -148,3 +150,24 @@ def test_export_prefers_the_ema_generator_when_the_checkpoint_has_one(tmp_path):
     served = tf.saved_model.load(path).signatures["serving_default"](z=z)["images"].numpy()
     expected = np.clip(np.round((ema(z, training=False).numpy() + 1) * 127.5), 0, 255)
     np.testing.assert_allclose(served, expected, atol=1)
+
+
+def test_each_run_folder_format_is_named_in_one_module():
+    """Every file name of a run folder, the checkpoint keys and the checkpoint index parser
+    live in one module (which writes and reads them); the others ask that module."""
+    package = os.path.join(ROOT, "dcgan_tf")
+    homes = {'"best.json"': "artifacts/checkpoint.py",
+             "get_checkpoint_state": "artifacts/checkpoint.py",
+             '"export.json"': "artifacts/saved_generator.py",
+             '"saved_model.pb"': "artifacts/saved_generator.py",
+             '"config.json"': "artifacts/workdir.py", '"flags.cfg"': "artifacts/workdir.py",
+             '"classes.json"': "artifacts/workdir.py", '"metrics.jsonl"': "artifacts/workdir.py",
+             '"evaluation.jsonl"': "artifacts/workdir.py",
+             '"real_batch.png"': "artifacts/workdir.py", "step_{": "artifacts/workdir.py",
+             '"generator":': "gan/model.py", '"ema_generator"': "gan/ema.py"}
+    for needle, home in homes.items():
+        where = [os.path.relpath(os.path.join(folder, name), package)
+                 for folder, _, names in os.walk(package) for name in names
+                 if name.endswith(".py")
+                 and needle in open(os.path.join(folder, name), encoding="utf-8").read()]
+        assert where == [home], (needle, where)

@@ -47,7 +47,7 @@ def test_train_helpfull_through_the_real_command():
     assert code == 0 and not err.strip(), err
     for text in (proc.stdout, short):
         assert "--train_steps" in text and "--update" in text
-        assert "python -m dcgan_tf.train --flagfile" in text
+        assert "python -m dcgan_tf.train --config=NAME" in text and "Shipped configs:" in text
     # --helpfull also lists absl's own flags; --help only the tool's
     assert "absl.logging:" in proc.stdout and "absl.logging:" not in short
 
@@ -81,7 +81,7 @@ def test_unwritable_outputs_of_the_other_tools(tmp_path):
         assert code == 2, err
         one_error_line(err, "dcgan_tf.data.build")
     for out in ("/sys/dcgan_tf/gen", str(a_file)):
-        from dcgan_tf.generate import write_outputs
+        from dcgan_tf.utils.atomic_files import write_outputs
 
         with pytest.raises(UserError):
             write_outputs({"x.png": b"1"}, out)
@@ -95,12 +95,13 @@ def test_unwritable_outputs_of_the_other_tools(tmp_path):
 
 
 def test_text_file_as_data_is_one_clear_line(tmp_path):
-    from dcgan_tf.data.pipeline import Preprocess, open_source
+    from dcgan_tf.data.geometry import Geometry
+    from dcgan_tf.data.sources import open_source
 
     text = tmp_path / "notes.txt"
     text.write_text("these are not images\n" * 10)
     with pytest.raises(UserError, match=r"is a file but not an image archive: expected a folder"):
-        open_source(str(text), Preprocess(32, 1))
+        open_source(str(text), Geometry(32, 1))
     code, _, err = run_main("dcgan_tf.train", f"--workdir={tmp_path / 'w'}", f"--data={text}",
                             "--train_steps=1", "--resolution=32", "--channels=1")
     assert code == 2 and "not an image archive" in one_error_line(err, "dcgan_tf.train")
@@ -136,8 +137,10 @@ def test_builder_crops_reach_the_train_step_unchanged(tmp_path):
     from PIL import Image
 
     from dcgan_tf.data.build import BuildOptions, build
-    from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream
-    from dcgan_tf.data.records import read_records
+    from built_records import read_records
+    from dcgan_tf.data.geometry import Geometry
+    from dcgan_tf.data.sources import open_source
+    from dcgan_tf.data.stream import Flips, training_stream
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -150,10 +153,11 @@ def test_builder_crops_reach_the_train_step_unchanged(tmp_path):
                        format="png"), progress=False)
     records = [np.asarray(Image.open(io.BytesIO(r["image_raw"]))).astype(np.float32)
                for r in read_records(str(data))]
-    cat = Preprocess(64, 3, "resize_then_center", 256, flip_lr=True, flip_ud=True)
+    cat = Geometry(64, 3, "resize_then_center", 256)
     source = open_source(str(data), cat)
-    assert source.preprocess is not None and source.preprocess.mode == "resize"
-    stream, _ = training_stream(source, cat, batch_size=4, seed=0, end_step=1)
+    assert source.built_size == 64  # so only resized to the model's size (here: not at all)
+    stream = training_stream(source, Flips(lr=True, ud=True), batch_size=4, seed=0,
+                             end_step=1)
     batch = next(iter(stream)).numpy()
     seen = [(im + 1.0) * 127.5 for im in batch]
     for image in seen:
@@ -194,7 +198,7 @@ def test_exploding_learning_rates_stop_the_run_without_an_export(tmp_path):
 def test_health_check_rules_explosion_state_and_refused_checkpoints():
     import keras
 
-    from dcgan_tf.training.callbacks import HealthCheck
+    from dcgan_tf.training.health import HealthCheck
     from dcgan_tf.gan.model import GAN
     from dcgan_tf.gan.losses import get_loss
     from dcgan_tf.models import build_models
@@ -233,7 +237,7 @@ def test_health_check_rules_explosion_state_and_refused_checkpoints():
 def test_run_progress_is_one_line_for_the_whole_run():
     import keras
 
-    from dcgan_tf.training.callbacks import RunProgress
+    from dcgan_tf.training.progress import RunProgress
 
     class Fake:
         step = keras.Variable(5, dtype="int64")  # a run resumed at step 5 of 10
@@ -309,15 +313,54 @@ def test_no_import_cycle_in_the_package():
             visit(node)
 
 
-def test_layering_no_tool_imports_the_trainer_and_flags_import_only_records():
+# The folders are the layers, lowest first; a module may import its own layer or lower ones.
+LAYERS = {"utils": 1, "web": 1, "models": 2, "data": 2, "config": 2, "flags": 3, "gan": 3,
+          "metrics": 3, "artifacts": 4, "training": 5}
+COMMAND_LAYER = 6
+
+
+def _commands() -> set[str]:
+    """Every module that runs as `python -m dcgan_tf.X` (it has a __main__ block)."""
+    found = set()
+    for folder, _, names in os.walk(PACKAGE):
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.endswith(".py") and '__name__ == "__main__"' in open(path).read():
+                rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+                found.add(rel.removesuffix(".__init__"))
+    return found
+
+
+def _layer(module: str, commands: set[str]) -> int:
+    if module in commands:
+        return COMMAND_LAYER
+    top = module.split(".")[1]
+    assert top in LAYERS, f"{module}: a new folder or top-level module needs a layer in LAYERS"
+    return LAYERS[top]
+
+
+def test_layering_utils_models_data_config_gan_metrics_artifacts_training_commands():
+    """utils < models, data, config < flags, gan, metrics < artifacts < training < commands,
+    and nothing imports a command (the `dcgan-tf` dispatcher loads them by name)."""
     graph = _package_graph()
-    importers = sorted(m for m, deps in graph.items() if "dcgan_tf.training.trainer" in deps)
-    assert importers == ["dcgan_tf.train"], importers
-    assert graph["dcgan_tf.flags"] <= {"dcgan_tf.config", "dcgan_tf.data.options",
-                                       "dcgan_tf.utils.errors"}, graph["dcgan_tf.flags"]
-    for low in ("dcgan_tf.utils.registry", "dcgan_tf.gan.losses", "dcgan_tf.gan.model", "dcgan_tf.models"):
-        assert not {d for d in graph[low] if d.split(".")[1] in
-                    ("trainer", "callbacks", "export", "serve", "generate", "report")}, low
+    commands = _commands()
+    assert set(ENTRY_POINTS) <= commands, set(ENTRY_POINTS) - commands
+    assert {"dcgan_tf.gan.model", "dcgan_tf.training.trainer", "dcgan_tf.artifacts.workdir",
+            "dcgan_tf.utils.cli", "dcgan_tf.models.layers"} <= set(graph)
+    upward = []
+    for module, deps in sorted(graph.items()):
+        if module == "dcgan_tf":  # the package's __init__: version and environment only
+            assert {d.split(".")[1] for d in deps} <= {"utils"}, deps
+            continue
+        for dep in sorted(deps):
+            if dep == "dcgan_tf":
+                continue
+            if dep in commands:
+                upward.append(f"{module} imports the command {dep}")
+            elif _layer(dep, commands) > _layer(module, commands):
+                upward.append(f"{module} (layer {_layer(module, commands)}) imports {dep} "
+                              f"(layer {_layer(dep, commands)})")
+    assert not upward, "\n".join(upward)
 
 
 def test_one_home_for_each_fact():
@@ -327,7 +370,7 @@ def test_one_home_for_each_fact():
               "def tfds_builder(": "dcgan_tf/data/tfds_source.py",
               "def class_labels(": "dcgan_tf/data/files.py",
               "def central_fraction(": "dcgan_tf/data/crops.py",
-              "def parse_int_list(": "dcgan_tf/flags.py",
+              "def parse_int_list(": "dcgan_tf/utils/cli.py",
               "<!doctype html>": "dcgan_tf/web/index.html"}
     for needle, home in checks.items():
         where = []
@@ -338,7 +381,8 @@ def test_one_home_for_each_fact():
                     if needle in open(path, encoding="utf-8").read():
                         where.append(os.path.relpath(path, ROOT))
         assert where == [home], (needle, where)
-    assert "eval(" not in open(os.path.join(PACKAGE, "flags.py")).read()
+    for path in ("flags.py", "utils/cli.py"):
+        assert "eval(" not in open(os.path.join(PACKAGE, path)).read()
 
 
 def test_workdir_finds_checkpoints_written_under_a_relative_path(tmp_path, monkeypatch):
@@ -365,7 +409,8 @@ def test_a_flag_two_tools_define_reads_each_tools_default():
     default, whichever tool defined the flag first."""
     from absl import flags as absl_flags
 
-    from dcgan_tf.flags import define_evaluate_flags, define_flags
+    from dcgan_tf.evaluate import define_evaluate_flags
+    from dcgan_tf.flags import define_flags
 
     define_flags()
     fv = define_evaluate_flags()

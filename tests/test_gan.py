@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import SMALL, compile_with, finite
 
+from dcgan_tf.gan.growth import ProgressiveGrowth
 from dcgan_tf.gan.model import GAN
 from dcgan_tf.gan.losses import LOSSES
 from dcgan_tf.models import build_models
@@ -29,8 +30,8 @@ def compile_gan(gan, d_lr=2e-4, g_lr=2e-4, **kwargs):
 
 
 def real_batch(gan, n=8, seed=0):
-    d = gan.discriminator  # the growing pggan D reads full-resolution images
-    shape = (d.resolution, d.resolution, d.channels) if hasattr(d, "levels") else \
+    d = gan.discriminator  # a growing D (pggan) reads full-resolution images
+    shape = (d.resolution, d.resolution, d.channels) if isinstance(gan.growth, ProgressiveGrowth) else \
         d.input_shape[1:]
     return np.random.default_rng(seed).uniform(-1, 1, size=(n, *shape)).astype("float32")
 
@@ -49,7 +50,7 @@ COMBOS = [(loss, head) for loss, spec in LOSSES.items() for head in spec.heads]
 @pytest.mark.parametrize("arch", list(SMALL))
 @pytest.mark.parametrize("loss,head", COMBOS)
 def test_one_step_fit_every_architecture_head_and_loss(arch, loss, head):
-    gan = compile_gan(make_gan(arch, head=head), loss=loss)
+    gan = compile_gan(make_gan(arch, head=head), loss=loss, model=arch)
     g0, d0 = weights_of(gan.generator), weights_of(gan.discriminator)
     x = real_batch(gan, 4)
     history = gan.fit(x, batch_size=4, epochs=1, verbose=0)

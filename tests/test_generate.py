@@ -13,10 +13,12 @@ from conftest import SMALL, one_error_line, run_main
 from PIL import Image
 
 from dcgan_tf import generate as G
-from dcgan_tf.utils.errors import UserError
-from dcgan_tf.export import export_generator
+from dcgan_tf.artifacts.run_report import read_metrics, smooth, write_animation, write_loss_plot
+from dcgan_tf.artifacts.saved_generator import LoadedGenerator, export_generator
+from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.models import build_models
-from dcgan_tf.report import read_metrics, smooth, write_animation, write_loss_plot
+from dcgan_tf.models.latent import interpolation_path
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.tiles import write_tile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,7 +44,7 @@ def flags(**kw):
 
 
 def test_sample_is_deterministic_by_seed(export_dir):
-    gen = G.LoadedGenerator(export_dir)
+    gen = LoadedGenerator(export_dir)
     files = G.sample(gen, num=6, seed=10, individual=True)
     assert set(files) == {"samples.png"} | {f"seed_{s}.png" for s in range(10, 16)}
     assert png(files["samples.png"]).shape == (2 * 32 + 3 * 2, 3 * 32 + 4 * 2)  # 2x3 grid, grey
@@ -56,16 +58,16 @@ def test_sample_is_deterministic_by_seed(export_dir):
 
 
 def test_interpolation_paths_and_files(export_dir):
-    gen = G.LoadedGenerator(export_dir)
+    gen = LoadedGenerator(export_dir)
     zs = gen.z_for_seeds([1, 2, 3])
-    path = G.interpolation_path(zs, 5, "slerp")
+    path = interpolation_path(zs, 5, "slerp")
     assert path.shape == (9, 8)  # two legs of 5 sharing the middle point
     np.testing.assert_allclose(path[0], zs[0], atol=1e-5)
     np.testing.assert_allclose(path[4], zs[1], atol=1e-5)
     np.testing.assert_allclose(path[-1], zs[2], atol=1e-5)
-    linear = G.interpolation_path(zs[:2], 5, "linear")
+    linear = interpolation_path(zs[:2], 5, "linear")
     np.testing.assert_allclose(linear[2], (zs[0] + zs[1]) / 2, atol=1e-6)
-    slerp_mid = G.interpolation_path(zs[:2], 5, "slerp")[2]
+    slerp_mid = interpolation_path(zs[:2], 5, "slerp")[2]
     assert np.linalg.norm(slerp_mid) > np.linalg.norm(linear[2])  # slerp keeps the radius up
     files = G.interpolate(gen, seeds=[1, 2, 3], frames=5, method="slerp")
     strip = png(files["interpolation_slerp.png"])
@@ -76,7 +78,7 @@ def test_interpolation_paths_and_files(export_dir):
 
 
 def test_arithmetic_tile(export_dir):
-    gen = G.LoadedGenerator(export_dir)
+    gen = LoadedGenerator(export_dir)
     files = G.arithmetic(gen, a_seeds=[1, 2, 3], b_seeds=[4, 5], c_seeds=[6], variations=5)
     tile = png(files["arithmetic.png"])
     assert tile.shape == (4 * 32 + 5 * 2, 6 * 32 + 7 * 2)  # rows A, B, C, result; 6 columns
@@ -129,9 +131,9 @@ def test_report_animation_and_loss_plot(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"loss": "bce"}))
     rng = np.random.default_rng(0)
     for step in (10, 20, 30):
-        write_tile(str(tmp_path / "samples" / f"step_{step:08d}.png"),
+        write_tile(Workdir(str(tmp_path)).sample_path(step),
                    rng.uniform(-1, 1, (4, 8, 8, 3)), rows=2, cols=2)
-    write_tile(str(tmp_path / "samples" / "real_batch.png"), rng.uniform(-1, 1, (4, 8, 8, 3)))
+    write_tile(Workdir(str(tmp_path)).real_batch_path, rng.uniform(-1, 1, (4, 8, 8, 3)))
     with open(tmp_path / "metrics.jsonl", "w") as f:
         for step in range(1, 40):
             f.write(json.dumps({"step": step, "d_loss": 1.0 + 0.01 * step, "g_loss": 2.0}) + "\n")

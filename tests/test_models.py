@@ -223,3 +223,28 @@ def test_every_batchnorm_model_uses_the_fused_layer_and_exports_keras_own():
         assert a.path == b.path and np.array_equal(a.numpy(), b.numpy())
     pggan = build_models("pggan", **SMALL["pggan"]).generator  # no BatchNorm: itself
     assert with_plain_batchnorm(pggan) is pggan
+
+
+def test_families_carry_their_capabilities():
+    """Code asks the family (grows, conditional, spectral_norm), never the model's name."""
+    for name, family in MODELS.items():
+        growing = name == "pggan"
+        assert (family.grows, family.conditional, family.spectral_norm) == \
+            (growing, not growing, not growing), name
+
+
+def test_build_from_config_with_keras_batchnorm():
+    """The public way to build with Keras' own BatchNormalization (tools/benchmark.py's
+    kerasbn variant): same weights layout, no fused layer left."""
+    from dcgan_tf.config import Config
+    from dcgan_tf.gan.assemble import build_from_config, resolve_config
+    from dcgan_tf.models.batchnorm import FusedBatchNormalization
+    from dcgan_tf.models.common import all_layers
+
+    config = resolve_config(Config(model="dcgan64", **SMALL["dcgan64"]))
+    fused = build_from_config(config)
+    plain = build_from_config(config, plain_batchnorm=True)
+    for a, b in ((fused.generator, plain.generator), (fused.discriminator, plain.discriminator)):
+        norms = [l for l in all_layers(b) if isinstance(l, keras.layers.BatchNormalization)]
+        assert norms and not any(isinstance(l, FusedBatchNormalization) for l in norms)
+        assert [w.shape for w in a.weights] == [w.shape for w in b.weights]

@@ -93,7 +93,11 @@ def test_growth_schedule_phases():
     assert float(s.alpha_tensor(525, 2)) == pytest.approx(0.25)
     assert float(s.alpha_tensor(10**6, 2)) == 1.0 and float(s.alpha_tensor(5, 0)) == 1.0
     assert (s.batch_size_at(1), s.batch_size_at(2)) == (8, 4)
-    assert (s.learning_rate_at(0), s.learning_rate_at(2)) == (1e-3, 0.5)
+    assert (s.learning_rates_at(0), s.learning_rates_at(2)) == ((1e-3, 1e-3), (0.5, 0.5))
+    # each network keeps its own rate where the table has no entry
+    own = GrowthSchedule(final_resolution=16, d_learning_rate=4e-4, g_learning_rate=1e-4,
+                         learning_rates=((16, 0.5),))
+    assert (own.learning_rates_at(1), own.learning_rates_at(2)) == ((4e-4, 1e-4), (0.5, 0.5))
     started_late = GrowthSchedule(start_resolution=8, final_resolution=16, fade_images=10,
                                   stable_images=10)
     assert started_late.phase(0) == (1, 1.0) and started_late.phase(15) == (2, 0.5)
@@ -160,7 +164,7 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
     assert straight.step == 50
     evaluations = _rows(tmp_path / "a" / "evaluation.jsonl")  # SWD during training
     assert [r["step"] for r in evaluations] == [25, 50]
-    assert all(r["swd_16"] > 0 and r["swd_mean"] == r["swd_16"] for r in evaluations)
+    assert all(r["swd"]["16"] > 0 and r["swd"]["mean"] == r["swd"]["16"] for r in evaluations)
 
     # stop at 0.24 kimg (in the 8x8 fade), resume into the 8x8 stable phase (0.4 kimg)
     trainer.run(Config(workdir=str(tmp_path / "b"), total_kimg=0.24, **base))
@@ -205,3 +209,42 @@ def test_one_fade_step_per_loss_and_under_mixed_precision(loss, policy):
     if policy == "mixed_float16":
         assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
         assert pair.generator.convs_a[0].compute_dtype == "float16"
+
+
+def test_entering_a_level_resets_adam_and_sets_each_networks_learning_rate():
+    """The trainer's level change: fresh Adam moments (as the paper), and the schedule's
+    rates: D's and G's own where the table has no entry for the resolution."""
+    from types import SimpleNamespace
+
+    from dcgan_tf.training.segments import enter_level
+
+    schedule = GrowthSchedule(final_resolution=16, d_learning_rate=4e-4, g_learning_rate=1e-4,
+                              learning_rates=((16, 0.5),))
+    levels = []
+    growth = SimpleNamespace(schedule=schedule, set_level=levels.append)
+    variables = [keras.Variable(np.ones(3, "float32"))]
+    gan = SimpleNamespace(growth=growth, train_function="traced",
+                          d_optimizer=keras.optimizers.Adam(1.0),
+                          g_optimizer=keras.optimizers.Adam(1.0))
+    for opt in (gan.d_optimizer, gan.g_optimizer):
+        opt.build(variables)
+        for v in opt.variables:
+            v.assign(tf.ones(v.shape, v.dtype))
+    enter_level(gan, 1)
+    assert levels == [1] and gan.train_function is None
+    assert float(gan.d_optimizer.learning_rate) == pytest.approx(4e-4)
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    moments = [v for v in gan.d_optimizer.variables if "learning_rate" not in v.path]
+    assert moments and all(not np.any(v.numpy()) for v in moments)
+    enter_level(gan, 2)
+    assert float(gan.d_optimizer.learning_rate) == float(gan.g_optimizer.learning_rate) == 0.5
+
+
+def test_growing_model_needs_its_length_in_shown_images(tmp_path):
+    from dcgan_tf.config import Config
+    from dcgan_tf.training import trainer
+    from dcgan_tf.utils.errors import UserError
+
+    with pytest.raises(UserError, match="measures its length in shown images"):
+        trainer.run(Config(workdir=str(tmp_path / "w"), model="pggan", train_steps=5))
+    assert not (tmp_path / "w").exists()

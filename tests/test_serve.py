@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.export import export_generator
+from dcgan_tf.artifacts.saved_generator import export_generator
 from dcgan_tf.models import build_models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

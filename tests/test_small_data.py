@@ -133,7 +133,7 @@ def test_ada_probability_follows_the_overfitting_sign_and_survives_a_checkpoint(
 
 def test_spectral_norm_brings_the_largest_singular_value_to_one_and_saves(tmp_path):
     from dcgan_tf.config import Config
-    from dcgan_tf.models import build_from_config, resolve_config
+    from dcgan_tf.gan.assemble import build_from_config, resolve_config
 
     config = resolve_config(Config(model="dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
                                    spectral_norm=True))
@@ -181,7 +181,7 @@ def test_a_resumed_run_with_ada_diffaugment_and_ema_continues_exactly(tmp_path):
 
 def test_memorisation_check_tells_copies_from_new_images(tmp_path):
     from dcgan_tf.data.digits import load_digits
-    from dcgan_tf.nearest import memorisation_report
+    from dcgan_tf.metrics.memorisation import memorisation_report
 
     images = load_digits(32)[0]
     train, holdout, other = images[:1000], images[1000:1200], images[1200:1400]
@@ -195,7 +195,7 @@ def test_memorisation_check_tells_copies_from_new_images(tmp_path):
 def test_nearest_command_writes_the_pairs_and_the_numbers(tmp_path):
     from test_foundation import run_main
 
-    from dcgan_tf.export import export_generator
+    from dcgan_tf.artifacts.saved_generator import export_generator
     from dcgan_tf.models import build_models
 
     pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8)

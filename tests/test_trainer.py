@@ -52,6 +52,13 @@ def test_dry_run_prints_config_and_parameter_counts(capsys):
     assert '"model": "mnist28"' in out and '"d_head": "sigmoid"' in out
     assert "mnist28_generator: 2,169,473 trainable parameters" in out
     assert "mnist28_discriminator: 1,713,025 trainable parameters" in out
+    assert "FusedBatchNormalization" in out
+
+    # tools/ measure the fused layer against Keras' own through this door, not a patch
+    trainer.run(Config(model="mnist28", dry_run=True, epochs=1), plain_batchnorm=True)
+    out = capsys.readouterr().out
+    assert "BatchNormalization" in out and "FusedBatchNormalization" not in out
+    assert "mnist28_generator: 2,169,473 trainable parameters" in out
 
 
 @pytest.mark.slow
@@ -211,11 +218,11 @@ def test_checkpoint_refuses_non_finite_values(tmp_path):
 
 
 def _health_fixture(tmp_path, **kwargs):
-    from dcgan_tf.training.callbacks import HealthCheck
     from dcgan_tf.artifacts.checkpoint import RunCheckpoint
+    from dcgan_tf.gan.assemble import build_gan, resolve_config
+    from dcgan_tf.training.health import HealthCheck
 
-    cfg = resolve_tiny = trainer.resolve(tiny(tmp_path, train_steps=1))
-    gan = trainer.build_gan(cfg, trainer.build_pair(resolve_tiny))
+    gan = build_gan(resolve_config(tiny(tmp_path, train_steps=1)))
     ckpt = RunCheckpoint(str(tmp_path / "ck"), gan.checkpoint_items())
     ckpt.save(0)
     health = HealthCheck(ckpt.restore_latest, **kwargs)

@@ -26,7 +26,9 @@ import tensorflow as tf  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from dcgan_tf.data.build import BuildOptions, build  # noqa: E402
-from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream  # noqa: E402
+from dcgan_tf.data.geometry import Geometry  # noqa: E402
+from dcgan_tf.data.sources import open_source  # noqa: E402
+from dcgan_tf.data.stream import Flips, training_stream  # noqa: E402
 
 
 def make_photos(folder: str, count: int) -> None:
@@ -50,9 +52,8 @@ def time_build(src: str, out: str, crop: str, count: int) -> float:
 
 
 def pipeline_rate(data: str, cache: bool, batches: int) -> float:
-    prep = Preprocess(64, 3, flip_lr=True)
-    source = open_source(data, prep, cache=cache)
-    ds, _ = training_stream(source, prep, batch_size=64, seed=0, end_step=batches)
+    source = open_source(data, Geometry(64, 3), cache=cache)
+    ds = training_stream(source, Flips(lr=True), batch_size=64, seed=0, end_step=batches)
     for _ in ds.take(2):  # warm up
         pass
     start = time.perf_counter()
@@ -61,12 +62,12 @@ def pipeline_rate(data: str, cache: bool, batches: int) -> float:
 
 
 def step_rate(steps: int) -> float:
-    from dcgan_tf.training import trainer
     from dcgan_tf.config import Config
+    from dcgan_tf.gan.assemble import build_gan, resolve_config
 
-    cfg = trainer.resolve(Config(data="digits", model="dcgan64", resolution=64, channels=3,
-                                 batch_size=64, train_steps=1))
-    gan = trainer.build_gan(cfg, trainer.build_pair(cfg))
+    cfg = resolve_config(Config(data="digits", model="dcgan64", resolution=64, channels=3,
+                                batch_size=64, train_steps=1))
+    gan = build_gan(cfg)
     real = tf.data.Dataset.from_tensors(tf.zeros([64, 64, 64, 3])).repeat()
     gan.fit(real, steps_per_epoch=2, epochs=1, verbose=0)  # trace
     start = time.perf_counter()

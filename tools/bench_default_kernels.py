@@ -32,16 +32,19 @@ def worker(variant: str, steps: int, seed: int) -> dict:
     import benchmark
     from bench_digits_recipe import digits_config
 
-    benchmark.apply_process_settings(benchmark.parse_variant(_process_variant(variant))[1])
+    process = benchmark.parse_variant(_process_variant(variant))[1]
+    benchmark.apply_process_settings(process)
     from dcgan_tf.training import trainer
-    from dcgan_tf.generate import LoadedGenerator
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator
     from dcgan_tf.metrics.classifier import digits_classifier_path
-    from dcgan_tf.metrics.evaluation import Evaluation, generated_images, load_images
+    from dcgan_tf.metrics.evaluation import Evaluation
+    from dcgan_tf.metrics.inputs import generated_images, load_images
 
     with tempfile.TemporaryDirectory() as folder:
         config = digits_config(workdir=folder, train_steps=steps, seed=seed)
         start = time.perf_counter()
-        trainer.run(config, out=open(os.devnull, "w"))
+        trainer.run(config, out=open(os.devnull, "w"),
+                    plain_batchnorm=process.get("kerasbn", False))
         seconds = time.perf_counter() - start
         real = load_images("digits", 32, 1, limit=10_000, seed=0)
         ev = Evaluation(real, features="classifier", classifier=digits_classifier_path(32),

@@ -32,9 +32,10 @@ import numpy as np  # noqa: E402
 from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.flags import flagfile_values  # noqa: E402
-from dcgan_tf.generate import LoadedGenerator  # noqa: E402
+from dcgan_tf.artifacts.saved_generator import LoadedGenerator  # noqa: E402
 from dcgan_tf.metrics.classifier import digits_classifier_path  # noqa: E402
-from dcgan_tf.metrics.evaluation import Evaluation, generated_images, load_images  # noqa: E402
+from dcgan_tf.metrics.evaluation import Evaluation  # noqa: E402
+from dcgan_tf.metrics.inputs import generated_images, load_images  # noqa: E402
 
 VARIANTS = {
     "default": {},

@@ -14,9 +14,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
-from dcgan_tf.data.pipeline import Preprocess, open_source, training_stream  # noqa: E402
+from dcgan_tf.gan.assemble import build_gan, resolve_config  # noqa: E402
+from dcgan_tf.data.geometry import Geometry  # noqa: E402
+from dcgan_tf.data.sources import open_source  # noqa: E402
+from dcgan_tf.data.stream import training_stream  # noqa: E402
 
 
 def main():
@@ -24,15 +26,14 @@ def main():
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    cfg = trainer.resolve(Config(data="digits", model="dcgan64", resolution=32, channels=1,
-                                 ngf=32, ndf=32, batch_size=64, train_steps=1,
-                                 label_smoothing=0.1))
-    gan = trainer.build_gan(cfg, trainer.build_pair(cfg))
-    prep = Preprocess(32, 1)
-    source = open_source("digits", prep)
+    cfg = resolve_config(Config(data="digits", model="dcgan64", resolution=32, channels=1,
+                                ngf=32, ndf=32, batch_size=64, train_steps=1,
+                                label_smoothing=0.1))
+    gan = build_gan(cfg)
+    source = open_source("digits", Geometry(32, 1))
 
     def run(autotune: bool, steps: int) -> float:
-        ds, _ = training_stream(source, prep, batch_size=64, seed=0, end_step=steps)
+        ds = training_stream(source, batch_size=64, seed=0, end_step=steps)
         if autotune:
             options = tf.data.Options()
             options.autotune.enabled = True

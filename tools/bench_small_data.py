@@ -13,9 +13,10 @@ generator updates. Reported per set, setting and seed:
 - SWD x 1e3 (mean over pyramid levels) of 896 samples against as many images of the full
   real set (all 1,797 digits; the 100 faces drawn with replacement; SWD is the only
   measure for the unlabelled faces);
-- memorisation ratio (dcgan_tf.nearest): median nearest-training distance of samples over
-  that of real images outside the training subset, in pixels and in the classifier's
-  features (digits only; the 100 faces are all used for training);
+- memorisation ratio (dcgan_tf.metrics.memorisation, as dcgan_tf.nearest): median
+  nearest-training distance of samples over that of real images outside the training
+  subset, in pixels and in the classifier's features (digits only; the 100 faces are all
+  used for training);
 - the D(x) - D(G(z)) gap in the first and last quarter of training (metrics.jsonl).
 Writes the table and a JSON file (`--out`, default bench_small_data.json).
 """
@@ -36,12 +37,12 @@ from dcgan_tf.training import trainer  # noqa: E402
 from dcgan_tf.config import Config  # noqa: E402
 from dcgan_tf.data.digits import load_digits  # noqa: E402
 from dcgan_tf.flags import flagfile_values  # noqa: E402
-from dcgan_tf.generate import LoadedGenerator  # noqa: E402
+from dcgan_tf.artifacts.saved_generator import LoadedGenerator  # noqa: E402
 from dcgan_tf.metrics.classifier import digits_classifier_path  # noqa: E402
 from dcgan_tf.metrics.features import ClassifierFeatures  # noqa: E402
 from dcgan_tf.metrics.frechet import frechet_distance_of  # noqa: E402
 from dcgan_tf.metrics.swd import swd  # noqa: E402
-from dcgan_tf.nearest import memorisation_report  # noqa: E402
+from dcgan_tf.metrics.memorisation import memorisation_report  # noqa: E402
 from dcgan_tf.utils.tiles import to_uint8 as _u8  # noqa: E402
 
 # configs/small_data.cfg's flags: the recipe the benchmark measures

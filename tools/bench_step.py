@@ -23,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dcgan_tf.gan.model import GAN, UpdateRule  # noqa: E402
+from dcgan_tf.gan import GAN, UpdateRule  # noqa: E402
 from dcgan_tf.gan.losses import get_loss  # noqa: E402
 from dcgan_tf.models import build_models  # noqa: E402
 

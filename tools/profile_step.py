@@ -65,16 +65,16 @@ def main():
     import tensorflow as tf
 
     from dcgan_tf.config import POLICIES
-    from dcgan_tf.training.trainer import build_gan, build_pair
+    from dcgan_tf.gan.assemble import build_gan
 
     fields, process = benchmark.parse_variant(args.variant)
     benchmark.apply_process_settings(process)
     config = benchmark.tf_config(args.model, args.batch, fields)
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
-    gan = build_gan(config, build_pair(config))
+    gan = build_gan(config, plain_batchnorm=process.get("kerasbn", False))
     real = np.random.default_rng(0).uniform(
         -1, 1, (args.batch, config.resolution, config.resolution, config.channels))
-    from dcgan_tf.data.pipeline import stream_options
+    from dcgan_tf.data.stream import stream_options
 
     data = tf.data.Dataset.from_tensors(real.astype("float32")).repeat().with_options(
         stream_options())

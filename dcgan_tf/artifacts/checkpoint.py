@@ -7,6 +7,9 @@ A thin layer over tf.train.Checkpoint + CheckpointManager that
 TensorFlow writes checkpoint data before it updates the `checkpoint` index file (itself
 written atomically), so a process killed at any moment leaves the index pointing at a
 complete checkpoint.
+
+The formats of a run's checkpoints live here, writer and reader together: the manager's
+index (`checkpoint_paths`), the best checkpoint's `best.json` (`write_best` / `read_best`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,41 @@ from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.atomic_files import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+BEST_FILE = "best.json"
+
+
+def checkpoint_paths(directory: str) -> list[str]:
+    """Prefixes of the checkpoints the manager's index in `directory` lists, oldest first
+    (an empty list without an index). The index stores paths as the writer named them:
+    absolute, relative to the folder of the index, or relative to the writer's working
+    directory; relative ones that do not resolve from here are taken inside `directory`."""
+    state = tf.train.get_checkpoint_state(directory)
+    paths = []
+    for p in (state.all_model_checkpoint_paths if state else []):
+        if not os.path.isabs(p) and not os.path.exists(p + ".index"):
+            p = os.path.join(directory, os.path.basename(p))
+        paths.append(p)
+    return paths
+
+
+def checkpoint_step(path: str) -> int | None:
+    """The step of a checkpoint prefix `.../ckpt-STEP`, or None for another name."""
+    try:
+        return int(path.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def read_best(folder: str) -> dict | None:
+    """{"step", "metric", "value", "checkpoint"} of the best checkpoint kept in `folder`
+    (FOLDER/best.json, see `RunCheckpoint.write_best`), or None when there is none."""
+    try:
+        with open(os.path.join(folder, BEST_FILE)) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and "checkpoint" in info else None
 
 
 def _variables(items: dict):
@@ -79,7 +117,7 @@ class RunCheckpoint:
         checkpoint = tf.train.Checkpoint(**self.items)
         checkpoint.save_counter  # created, so the file reads like a manager's checkpoint
         checkpoint.write(os.path.join(folder, name))
-        atomic_write_text(os.path.join(folder, "best.json"),
+        atomic_write_text(os.path.join(folder, BEST_FILE),
                           json.dumps(dict(info, step=step, checkpoint=name), indent=2) + "\n")
         for entry in os.listdir(folder):
             if entry.startswith("ckpt-") and not entry.startswith(name + "."):
@@ -92,8 +130,7 @@ class RunCheckpoint:
         Raises UserError if checkpoints exist but none matches this run's objects.
         """
         # the index file the manager keeps (read from disk: another worker may write it)
-        state = tf.train.get_checkpoint_state(self.restore_from)
-        candidates = list(reversed(state.all_model_checkpoint_paths)) if state else []
+        candidates = list(reversed(checkpoint_paths(self.restore_from)))
         errors = []
         for path in candidates:
             try:

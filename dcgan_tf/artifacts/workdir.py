@@ -1,41 +1,54 @@
-"""The workdir layer: where a run keeps its files, and reading them back.
+"""The workdir layer: where a run keeps its files, writing them and reading them back.
 
     wd = Workdir("runs/digits")
+    wd.write_config(config)              # config.json + flags.cfg (the trainer)
     config = wd.config()                 # the resolved Config of the run (UserError if none)
     pair = wd.networks()                 # the networks that config describes
     gen, disc, step, kind = wd.restore_networks(step=None)   # from a checkpoint; EMA if kept
 
-Every tool that reads a run (export, generate, serve, report, conditional accuracy, the
-evaluation command) goes through this module; none of them imports the trainer.
+The trainer writes a run through this module, and every tool that reads one (export,
+generate, serve, report, conditional accuracy, the evaluation command) reads it through
+this module; none of them imports the trainer. Each file name is written here once.
 
 Layout:
     config.json, flags.cfg       resolved configuration (flags.cfg works as --flagfile)
     classes.json                 class names of conditional runs
     checkpoints/                 tf.train.CheckpointManager checkpoints, full state
-    samples/step_XXXXXXXX.png    fixed-noise tiles; samples/real_batch.png
+                                 (index and best.json: dcgan_tf.artifacts.checkpoint)
+    samples/step_XXXXXXXX.png    fixed-noise tiles (`sample_path`, `sample_tiles`);
+    samples/real_batch.png       the first real batch
     tensorboard/                 event files
     metrics.jsonl                single-step metrics every --log_every steps
-    evaluation.jsonl             SWD (--swd_every) and metrics (--eval_every) during training
+    evaluation.jsonl             SWD (--swd_every) and metrics (--eval_every) during training,
+                                 and `dcgan_tf.evaluate --write`
     best/                        the checkpoint with the best --eval_best value, best.json
-    export/                      SavedModel of the generator
+    export/                      the saved generator (dcgan_tf.artifacts.saved_generator)
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 
 import tensorflow as tf
 
-from dcgan_tf.config import Config
+from dcgan_tf.artifacts.checkpoint import checkpoint_paths, checkpoint_step, read_best
+from dcgan_tf.config import Config, flagfile_text
+from dcgan_tf.gan.assemble import build_from_config, resolve_config
 from dcgan_tf.gan.ema import EMA_KEY
+from dcgan_tf.gan.model import network_items
+from dcgan_tf.utils.atomic_files import atomic_write_text
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.models import build_from_config, resolve_config
 
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.cfg"
 CLASSES_FILE = "classes.json"
 METRICS_FILE = "metrics.jsonl"
+EVALUATION_FILE = "evaluation.jsonl"
+REAL_BATCH_FILE = "real_batch.png"
+TILE_NAME = "step_{:08d}.png"  # a fixed-noise tile; TILE_PATTERN reads the step back
+TILE_PATTERN = re.compile(r"^step_(\d+)\.png$")
 
 
 class Workdir:
@@ -45,45 +58,69 @@ class Workdir:
     def file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
+    # ------------------------------------------------------------------ layout
+
     @property
     def config_path(self) -> str:
         return self.file(CONFIG_FILE)
 
     @property
-    def checkpoints(self) -> str:
+    def flags_path(self) -> str:
+        return self.file(FLAGS_FILE)
+
+    @property
+    def classes_path(self) -> str:
+        return self.file(CLASSES_FILE)
+
+    @property
+    def checkpoint_dir(self) -> str:
         return self.file("checkpoints")
 
     @property
-    def samples(self) -> str:
+    def samples_dir(self) -> str:
         return self.file("samples")
 
     @property
-    def tensorboard(self) -> str:
+    def real_batch_path(self) -> str:
+        return os.path.join(self.samples_dir, REAL_BATCH_FILE)
+
+    def sample_path(self, step: int) -> str:
+        """The fixed-noise tile of `step`."""
+        return os.path.join(self.samples_dir, TILE_NAME.format(step))
+
+    @property
+    def tensorboard_dir(self) -> str:
         return self.file("tensorboard")
 
     @property
-    def metrics(self) -> str:
+    def metrics_path(self) -> str:
         return self.file(METRICS_FILE)
 
     @property
-    def export(self) -> str:
+    def evaluation_path(self) -> str:
+        return self.file(EVALUATION_FILE)
+
+    @property
+    def export_dir(self) -> str:
         return self.file("export")
 
     @property
-    def best(self) -> str:
+    def best_dir(self) -> str:
         return self.file("best")
-
-    def best_info(self) -> dict | None:
-        """{"step", "metric", "value", "checkpoint"} of the kept best checkpoint, or None."""
-        try:
-            with open(os.path.join(self.best, "best.json")) as f:
-                info = json.load(f)
-        except (OSError, ValueError):
-            return None
-        return info if isinstance(info, dict) and "checkpoint" in info else None
 
     def has_run(self) -> bool:
         return os.path.isfile(self.config_path)
+
+    # ------------------------------------------------------------------ writing
+
+    def write_config(self, config: Config) -> None:
+        """config.json and flags.cfg (the same values as a --flagfile), atomically."""
+        atomic_write_text(self.config_path, config.to_json())
+        atomic_write_text(self.flags_path, flagfile_text(config))
+
+    def write_class_names(self, names) -> None:
+        """classes.json: the row names of a conditional run (for exports and the web app)."""
+        atomic_write_text(self.classes_path, json.dumps(list(names)))
 
     # ------------------------------------------------------------------ reading
 
@@ -100,8 +137,30 @@ class Workdir:
             raise UserError(f"Cannot read {self.config_path!r} ({e}).") from e
         return resolve(config)
 
+    def check_resumable(self, config: Config) -> Config | None:
+        """Returns the previous run's Config if the workdir holds one; raises UserError if it
+        holds a run of different networks, or cannot be a workdir (nothing is written then)."""
+        if os.path.isfile(self.path):
+            raise UserError(f"--workdir {self.path!r} is a file, not a folder.")
+        if not self.has_run():
+            if os.path.isdir(self.checkpoint_dir):
+                raise UserError(f"{self.path!r} has checkpoints but no {CONFIG_FILE}; it is "
+                                "not a dcgan_tf run I can resume. Use another --workdir.")
+            return None
+        try:
+            previous = self.config()
+        except UserError as e:
+            raise UserError(f"{e} Use another --workdir.") from e
+        ours, theirs = config.identity(), previous.identity()
+        diff = {k: (theirs[k], ours[k]) for k in ours if ours[k] != theirs[k]}
+        if diff:
+            described = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in diff.items())
+            raise UserError(f"--workdir {self.path!r} holds a run of different networks "
+                            f"({described}); use another --workdir.")
+        return previous
+
     def class_names(self) -> list[str] | None:
-        path = self.file(CLASSES_FILE)
+        path = self.classes_path
         if not os.path.isfile(path):
             return None
         try:
@@ -111,21 +170,30 @@ class Workdir:
             return None
         return [str(n) for n in names] if isinstance(names, list) else None
 
+    def sample_tiles(self) -> list[tuple[int, str]]:
+        """(step, path) of every fixed-noise tile in the workdir, in step order."""
+        folder = self.samples_dir
+        if not os.path.isdir(folder):
+            return []
+        found = []
+        for name in os.listdir(folder):
+            match = TILE_PATTERN.match(name)
+            if match:
+                found.append((int(match.group(1)), os.path.join(folder, name)))
+        return sorted(found)
+
+    def best_info(self) -> dict | None:
+        """{"step", "metric", "value", "checkpoint"} of the kept best checkpoint, or None."""
+        return read_best(self.best_dir)
+
     def checkpoint_steps(self) -> dict[int, str]:
         """{step: checkpoint prefix} of every checkpoint the manager lists."""
-        state = tf.train.get_checkpoint_state(self.checkpoints)
-        paths = list(state.all_model_checkpoint_paths) if state else []
-        out = {}
-        for p in paths:
-            # The index stores paths as the writer named them: absolute, relative to the
-            # folder of the index, or relative to the writer's working directory.
-            if not os.path.isabs(p) and not os.path.exists(p + ".index"):
-                p = os.path.join(self.checkpoints, os.path.basename(p))
-            try:
-                out[int(p.rsplit("-", 1)[1])] = p
-            except (IndexError, ValueError):
-                continue
-        return out
+        steps = {}
+        for path in checkpoint_paths(self.checkpoint_dir):
+            step = checkpoint_step(path)
+            if step is not None:
+                steps[step] = path
+        return steps
 
     # ------------------------------------------------------------------ networks
 
@@ -145,7 +213,7 @@ class Workdir:
             if info is None:
                 raise UserError(f"{self.path!r} has no best checkpoint; train with "
                                 "--eval_every and --eval_best to keep one.")
-            step, path = int(info["step"]), os.path.join(self.best, info["checkpoint"])
+            step, path = int(info["step"]), os.path.join(self.best_dir, info["checkpoint"])
         else:
             steps = self.checkpoint_steps()
             if not steps:
@@ -159,8 +227,8 @@ class Workdir:
         pair = self.networks(config)
         try:
             saved = {name for name, _ in tf.train.list_variables(path)}
-            status = tf.train.Checkpoint(generator=pair.generator,
-                                         discriminator=pair.discriminator).restore(path)
+            status = tf.train.Checkpoint(
+                **network_items(pair.generator, pair.discriminator)).restore(path)
             status.expect_partial()  # optimizers and counters are not needed here
             status.assert_existing_objects_matched()
             generator, kind = pair.generator, "raw"

@@ -1,2 +1,3 @@
-"""Data: sources of images (folders, TFRecords, tfds, arrays, bundled digits) and the
-tf.data input pipeline."""
+"""Data: any --data as a Source (sources, readers, geometry), the resumable training
+stream (stream), and the TFRecord dataset format (records) with its builder (build:
+`python -m dcgan_tf.data.build`)."""

@@ -18,30 +18,16 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import math
 import os
-import shutil
 
-import numpy as np
-
+# No TensorFlow at import time, so that `--help` answers at once (tests/test_cli.py):
+# `records` (TFRecord writing) loads inside build() and summary().
 from dcgan_tf.data import crops as crops_lib
 from dcgan_tf.data import images as images_lib
-from dcgan_tf.data import records
-from dcgan_tf.data.files import class_labels, is_image_name, list_files
 from dcgan_tf.data.options import BuildOptions
-from dcgan_tf.data.tfds_source import open_tfds
+from dcgan_tf.data.readers import Item, list_items
+from dcgan_tf.utils.cli import define_from_dataclass, run_command, values_from_flags
 from dcgan_tf.utils.errors import UserError
-
-RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
-MAX_AUTO_SHARDS = 256
-
-
-@dataclasses.dataclass
-class Item:
-    key: str  # stable id: relative posix path, or NAME#index
-    label: int | None = None
-    path: str | None = None
-    array: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -52,117 +38,6 @@ class Result:
     reason: str | None = None
     detail: str = ""
     notes: list = dataclasses.field(default_factory=list)
-
-
-# ---------------------------------------------------------------------- sources
-
-
-def list_items(opts: BuildOptions):
-    """-> (items, label_names or None, skipped [(key, reason, detail)])."""
-    if opts.stack_digits:
-        return _stacked_items(opts)
-    if opts.source == "digits":
-        return _digits_items()
-    if opts.source.startswith("tfds:"):
-        return _tfds_items(opts)
-    if opts.source.endswith(".npz"):
-        return _npz_items(opts.source)
-    if not os.path.isdir(opts.source):
-        raise UserError(f"--source {opts.source!r} is not a folder, an .npz file or tfds:NAME.")
-    return _folder_items(opts)
-
-
-def _folder_items(opts: BuildOptions):
-    root = opts.source
-    files = list_files(root)
-    items, skipped = [], []
-    class_names, labels = class_labels(files) if opts.class_subfolders else ([], [None] * len(files))
-    if opts.class_subfolders and not class_names:
-        raise UserError(f"--class_subfolders: {root!r} has no subfolders to take labels from.")
-    for rel, label in zip(files, labels):
-        if not is_image_name(rel):
-            skipped.append((rel, "not an image file name", ""))
-            continue
-        if opts.class_subfolders and label is None:
-            skipped.append((rel, "not in a class subfolder", ""))
-            continue
-        items.append(Item(rel, label, path=os.path.join(root, rel)))
-    if not items and not skipped:
-        raise UserError(f"--source folder {root!r} is empty.")
-    return items, (class_names or None), skipped
-
-
-def _uint8(images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        return images
-    images = images.astype(np.float32)
-    if images.size and images.max() <= 1.0:
-        images = images * 255.0
-    return np.clip(np.round(images), 0, 255).astype(np.uint8)
-
-
-def _npz_items(path: str):
-    from dcgan_tf.data.pipeline import load_npz
-
-    images, labels, names = load_npz(path)
-    if labels is not None and names is None:
-        names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
-    images = _uint8(images)
-    stem = os.path.basename(path)
-    items = [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])
-             for i in range(len(images))]
-    return items, names, []
-
-
-def _digits_items():
-    from dcgan_tf.data.digits import load_digits
-    from dcgan_tf.utils.tiles import to_uint8
-
-    images, labels = load_digits(32)  # bicubic 8 -> 32, as the trainer's 'digits'
-    u8 = to_uint8(images)
-    items = [Item(f"digits#{i}", int(labels[i]), array=u8[i]) for i in range(len(u8))]
-    return items, [str(i) for i in range(10)], []
-
-
-def _stacked_items(opts: BuildOptions):
-    """`opts.stack_digits` images, each three random digits of the (labelled) source in
-    the R, G, B channels; label 100 d_R + 10 d_G + d_B."""
-    base = dataclasses.replace(opts, stack_digits=0)
-    items, _, _ = list_items(base)
-    arrays = [item for item in items if item.array is not None and item.label is not None]
-    if not arrays or len(arrays) < len(items):
-        raise UserError("--stack_digits needs labelled images in memory: --source=digits, "
-                        "tfds:mnist or an .npz with 'labels'.")
-    gray = []
-    for item in arrays:
-        image = item.array if item.array.ndim == 3 else item.array[..., None]
-        if image.shape[-1] == 3:
-            image = np.round(image.astype(np.float32) @ np.array([0.299, 0.587, 0.114])
-                             )[..., None].astype(np.uint8)
-        gray.append(image[..., 0])
-    if len({g.shape for g in gray}) != 1:
-        raise UserError("--stack_digits needs source images of one size.")
-    gray = np.stack(gray)
-    labels = np.array([item.label for item in arrays])
-    if labels.max() > 9:
-        raise UserError(f"--stack_digits needs digit labels 0-9; the source has {labels.max()}.")
-    pick = np.random.default_rng(opts.stack_seed).integers(0, len(gray),
-                                                           (opts.stack_digits, 3))
-    stacked = []
-    for i, (r, g, b) in enumerate(pick):
-        label = int(labels[r] * 100 + labels[g] * 10 + labels[b])
-        stacked.append(Item(f"stacked#{i}", label,
-                            array=np.stack([gray[r], gray[g], gray[b]], axis=-1)))
-    return stacked, [f"{m:03d}" for m in range(1000)], []
-
-
-def _tfds_items(opts: BuildOptions):
-    data = open_tfds(opts.source[len("tfds:"):], opts.tfds_split, opts.tfds_data_dir)
-    items = []
-    for i, (image, label) in enumerate(data.dataset.as_numpy_iterator()):
-        items.append(Item(f"{data.name}/{opts.tfds_split}#{i}",
-                          int(label) if data.has_labels else None, array=_uint8(image)))
-    return items, data.label_names, []
 
 
 # ---------------------------------------------------------------------- one item
@@ -233,54 +108,6 @@ class Processor:
 # ---------------------------------------------------------------------- the build
 
 
-def check_output(opts: BuildOptions) -> dict | None:
-    """Refuses to clobber; returns the metadata of a dataset that may be replaced."""
-    out = opts.out
-    if not os.path.exists(out):
-        return None
-    if not os.path.isdir(out):
-        raise UserError(f"--out {out!r} exists and is not a folder.")
-    entries = [e for e in os.listdir(out) if not records.is_temp_leftover(e)]
-    if not entries:
-        return None
-    meta = records.read_metadata(out)
-    if meta is not None and meta.get("options") == opts.identity():
-        return meta  # the same build again: replace it
-    if opts.overwrite:
-        return meta or {}
-    what = "a different dataset" if meta is not None else f"{len(entries)} other file(s)"
-    raise UserError(f"--out {out!r} already holds {what}; choose another folder or pass "
-                    "--overwrite to replace it.")
-
-
-def _remove_old(out: str, meta: dict | None, keep: set[str]) -> None:
-    """Removes the previous dataset's files (and any shard-named files) not in `keep`."""
-    names = set(records.dataset_files(out, meta))
-    names |= {n for n in os.listdir(out) if n.startswith(records.SHARD_PREFIX + "-")
-              and n.endswith(".tfrecord")}
-    for name in sorted(names - keep):
-        path = os.path.join(out, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.exists(path):
-            os.remove(path)
-
-
-def _clean_temp_leftovers(folder: str) -> None:
-    if not os.path.isdir(folder):
-        return
-    for name in os.listdir(folder):
-        path = os.path.join(folder, name)
-        if records.is_temp_leftover(name) and os.path.isfile(path):
-            os.remove(path)
-        elif os.path.isdir(path) and name.isdigit():
-            _clean_temp_leftovers(path)
-
-
-def auto_shards(num_items: int) -> int:
-    return max(1, min(MAX_AUTO_SHARDS, math.ceil(num_items / RECORDS_PER_SHARD)))
-
-
 def ordered_map(fn, items, workers: int):
     """fn over items on a thread pool, results in input order, at most 4*workers in flight."""
     if workers <= 1:
@@ -298,8 +125,10 @@ def ordered_map(fn, items, workers: int):
 
 def build(opts: BuildOptions, progress: bool = True) -> dict:
     """Runs the build; returns the metadata written (raises UserError on fatal input)."""
+    from dcgan_tf.data import records  # TensorFlow: `--help` answers without it
+
     opts.validate()
-    old_meta = check_output(opts)
+    old_meta = records.check_output(opts.out, opts.identity(), opts.overwrite)
     crop = crops_lib.make_crop(opts.crop, crops_lib.CropOptions(
         size=max(opts.sizes), load_size=opts.load_size, face_margin=opts.face_margin,
         min_face_size=opts.min_face_size, max_faces=opts.max_faces,
@@ -307,10 +136,10 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
         detect_max_side=opts.detect_max_side, boxes=opts.boxes,
         source_root=opts.source if os.path.isdir(opts.source) else ""))
     items, label_names, skipped = list_items(opts)
-    num_shards = opts.num_shards or auto_shards(len(items))
+    num_shards = opts.num_shards or records.auto_shards(len(items))
     multi = len(opts.sizes) > 1
     folders = {s: os.path.join(opts.out, str(s)) if multi else opts.out for s in opts.sizes}
-    _clean_temp_leftovers(opts.out)
+    records.clean_temp_leftovers(opts.out)
     created = [f for f in [opts.out, *folders.values()] if not os.path.exists(f)]
     shard_sets = {s: records.ShardSet(folders[s], num_shards) for s in opts.sizes}
 
@@ -390,11 +219,11 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
         metas[size] = meta
         keep |= {s["file"] for s in meta["shards"]} if not multi else {str(size)}
     if old_meta is not None:
-        _remove_old(opts.out, old_meta, keep)
+        records.remove_old(opts.out, old_meta, keep)
     for size in opts.sizes:
         if multi:
-            _remove_old(folders[size], records.read_metadata(folders[size]),
-                        {records.METADATA} | {s["file"] for s in metas[size]["shards"]})
+            records.remove_old(folders[size], records.read_metadata(folders[size]),
+                               {records.METADATA} | {s["file"] for s in metas[size]["shards"]})
         atomic_write_text(os.path.join(folders[size], records.METADATA),
                           json.dumps(metas[size], indent=1) + "\n")
     if multi:
@@ -416,7 +245,9 @@ def _nothing_usable(opts, num_items, skipped) -> str:
 
 
 def summary(meta: dict, out: str) -> str:
-    sizes = meta.get("resolutions") or [meta["size"]]
+    from dcgan_tf.data import records  # TensorFlow (see build)
+
+    sizes = records.built_sizes(meta)
     size_text = ", ".join(f"{s}x{s}" for s in sizes)
     shards = len(meta["shards"]) if meta.get("shards") else "per-size"
     skipped = sum(meta["skipped_by_reason"].values())
@@ -427,12 +258,24 @@ def summary(meta: dict, out: str) -> str:
     return text + (f" ({reasons})." if reasons else ".")
 
 
-def main(argv=None):
-    from dcgan_tf.utils.cli import run_command
-    from dcgan_tf.flags import build_options_from_flags, define_build_flags
+# ---------------------------------------------------------------------- command
 
-    def body(fv):
-        opts = build_options_from_flags(fv)
+FLAG_NAMES = {"sizes": "size"}  # BuildOptions field -> flag, where the flag reads better
+
+
+def define_build_flags():
+    """Flags of `python -m dcgan_tf.data.build`, one per BuildOptions field."""
+    return define_from_dataclass(BuildOptions, FLAG_NAMES,
+                                 choices={"crops": ", ".join(crops_lib.CROPS.names())})
+
+
+def options_from_flags(flag_values) -> BuildOptions:
+    return BuildOptions(**values_from_flags(BuildOptions, flag_values, FLAG_NAMES))
+
+
+def main(argv=None):
+    def body(flag_values):
+        opts = options_from_flags(flag_values)
         meta = build(opts)
         return [summary(meta, opts.out)]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 NUM_CLASSES = 10
+LABEL_NAMES = tuple(str(i) for i in range(NUM_CLASSES))
 
 
 def load_digits(resolution: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,12 @@
-"""Facts about folders of user images, in one place: which file names are images, how a
-folder is listed, and how class subfolders become labels. The dataset builder and the
-training pipeline both read folders through this module.
+"""Facts about user data, in one place: which kind of source a --data / --source string
+names, which file names are images, how a folder is listed, and how class subfolders
+become labels. The dataset builder and the training pipeline both read through this
+module.
+
+    "digits"      the bundled offline digits (dcgan_tf.data.digits)
+    "tfds:NAME"   a tensorflow-datasets dataset (dcgan_tf.data.tfds_source)
+    "FILE.npz"    numpy arrays (dcgan_tf.data.readers.load_npz)
+    anything else a path: a folder of images, or TFRecords (a folder, a file or a glob)
 """
 
 from __future__ import annotations
@@ -9,6 +15,29 @@ import os
 
 # What Pillow (dcgan_tf.data.images) decodes; the pipeline decodes folders with it too.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+TFDS_PREFIX = "tfds:"
+
+
+def source_kind(spec: str) -> str:
+    """"digits" | "tfds" | "npz" | "path" for a --data / --source string."""
+    if spec == "digits":
+        return "digits"
+    if spec.startswith(TFDS_PREFIX):
+        return "tfds"
+    if spec.endswith(".npz"):
+        return "npz"
+    return "path"
+
+
+def is_path(spec: str) -> bool:
+    """Whether a source string names a file or folder (an .npz, images, TFRecords)."""
+    return source_kind(spec) in ("npz", "path")
+
+
+def tfds_name(spec: str) -> str:
+    return spec[len(TFDS_PREFIX):]
 
 
 def is_image_name(name: str) -> bool:

@@ -1,7 +1,7 @@
 """The options of one dataset build: a frozen, typed record (the builder's `Config`).
 
-`python -m dcgan_tf.data.build` generates its flags from this dataclass (dcgan_tf.flags),
-the way the training flags are generated from `dcgan_tf.config.Config`.
+`python -m dcgan_tf.data.build` generates its flags from this dataclass, each with the help
+its field carries, the way the training flags are generated from `dcgan_tf.config.Config`.
 """
 
 from __future__ import annotations
@@ -10,38 +10,55 @@ import dataclasses
 import json
 import os
 
+from dcgan_tf.data.files import is_path
 from dcgan_tf.utils.errors import UserError
 
+
+def _option(default, help_text: str):
+    """A BuildOptions field: its default and the help of its flag ({crops}: the crop
+    registry's names, filled by the builder's flags)."""
+    return dataclasses.field(default=default, metadata={"help": help_text})
 
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    source: str = ""
-    out: str = ""
-    sizes: tuple[int, ...] = (64,)
-    channels: int = 3
-    crop: str = "center"
-    load_size: int = 0
-    small: str = "skip"  # skip | upscale
-    format: str = "jpeg"  # jpeg | png
-    jpeg_quality: int = 95
-    background: tuple[int, int, int] = (255, 255, 255)
-    class_subfolders: bool = False
-    dedup: bool = False
-    face_margin: float = 0.25
-    min_face_size: int = 40
-    max_faces: int = 1
-    min_confidence: float = 0.95
-    on_no_face: str = "skip"  # skip | center
-    detect_max_side: int = 1024
-    boxes: str = ""
-    tfds_split: str = "train"
-    tfds_data_dir: str = ""
-    num_shards: int = 0  # 0: about 1,024 records per shard
-    workers: int = 0  # 0: one per CPU core
-    overwrite: bool = False
-    stack_digits: int = 0
-    stack_seed: int = 0
+    source: str = _option("", "A folder of images (recursive), an .npz with 'images' (and "
+        "'labels', 'label_names'), tfds:NAME, or digits (scikit-learn's 8x8 digits, "
+        "offline).")
+    out: str = _option("", "Folder to write the TFRecord shards and metadata.json into.")
+    sizes: tuple[int, ...] = _option((64,), "Output size in pixels (square); several, e.g. "
+        "4,8,16,32,64, write one subfolder per size.")
+    channels: int = _option(3, "1 (grayscale) or 3 (RGB).")
+    crop: str = _option("center", "How each photo is cropped: {crops}.")
+    load_size: int = _option(0, "resize_then_center: resize to this first (source 000: 256 "
+        "for --size=64).")
+    small: str = _option("skip", "Crops smaller than the size: skip or upscale.")
+    format: str = _option("jpeg", "Encoding of image_raw: jpeg or png.")
+    jpeg_quality: int = _option(95, "JPEG quality, 1-100.")
+    background: tuple[int, int, int] = _option((255, 255, 255), "R,G,B that transparent "
+        "pixels and crops past the border get.")
+    class_subfolders: bool = _option(False, "First-level subfolders are classes: integer "
+        "labels and a saved label map.")
+    dedup: bool = _option(False, "Drop files whose bytes repeat an earlier file.")
+    face_margin: float = _option(0.25, "face/cat_face: margin on each side, as a fraction of "
+        "the detected face size.")
+    min_face_size: int = _option(40, "face/cat_face: smallest face in source pixels.")
+    max_faces: int = _option(1, "face/cat_face: most faces taken from one photo.")
+    min_confidence: float = _option(0.95, "face: smallest MTCNN confidence accepted.")
+    on_no_face: str = _option("skip", "face/cat_face with nothing found: skip the photo or "
+        "take its centre square.")
+    detect_max_side: int = _option(1024, "Detect on a copy no larger than this.")
+    boxes: str = _option("", "boxes: CSV of file,x,y,w,h (files relative to --source).")
+    tfds_split: str = _option("train", "tfds split to read.")
+    tfds_data_dir: str = _option("", "tfds data folder (default ~/tensorflow_datasets).")
+    num_shards: int = _option(0, "Number of shards; 0: about 1,024 records each.")
+    workers: int = _option(0, "Threads decoding and cropping; 0: one per core.")
+    overwrite: bool = _option(False, "Replace a different dataset already in --out.")
+    stack_digits: int = _option(0, "Stacked digits (Srivastava et al. 2017): write N images "
+        "of three random labelled digits of --source in the R, G, B channels, labelled 100 "
+        "d_R + 10 d_G + d_B (1,000 modes); e.g. --source=tfds:mnist or digits, --channels=3; "
+        "0: off.")
+    stack_seed: int = _option(0, "Seed of the stacked digits' draws.")
 
     def validate(self) -> None:
         def need(ok, message):
@@ -79,7 +96,7 @@ class BuildOptions:
                                                    f"{self.stack_digits}.")
         need(not self.stack_digits or self.channels == 3,
              "--stack_digits puts one digit in each of R, G, B: use --channels=3.")
-        if not self.source.startswith("tfds:") and self.source != "digits":
+        if is_path(self.source):
             src, out = os.path.abspath(self.source), os.path.abspath(self.out)
             need(out != src and not out.startswith(src + os.sep),
                  f"--out ({self.out}) must not be inside --source ({self.source}).")
@@ -89,6 +106,6 @@ class BuildOptions:
         ident = dataclasses.asdict(self)
         for key in ("out", "workers", "overwrite"):
             ident.pop(key)
-        if not self.source.startswith("tfds:") and self.source != "digits":
+        if is_path(self.source):
             ident["source"] = os.path.abspath(self.source)
         return json.loads(json.dumps(ident))

@@ -12,20 +12,30 @@ Features of each record (source 004's reader needs only `image_raw`):
 Shards are named `train-00003-of-00011.tfrecord`. `ShardSet` writes every shard under a
 hidden temporary name and renames all of them only when the build completed, so an
 interrupted build never leaves a file that a reader (which skips dot-files) would take.
+
+This module is the format's one home: it writes records and metadata.json (`make_example`,
+`ShardSet`, `check_output` .. `remove_old` for the output folder's lifecycle) and reads
+them (`decode_record`, `read_metadata` and the readers of its fields below it).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 import uuid
 
 import tensorflow as tf
+
+from dcgan_tf.utils.errors import UserError
 
 METADATA = "metadata.json"
 FORMAT = "dcgan_tf.tfrecords/1"
 SHARD_PREFIX = "train"
 TEMP_MARK = ".tmp-"
+RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
+MAX_AUTO_SHARDS = 256
 
 
 def shard_name(index: int, count: int) -> str:
@@ -52,6 +62,18 @@ def make_example(image_raw: bytes, shape, label: int | None, source_id: str,
     if label is not None:
         feature["label"] = ints(label)
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def decode_record(record, channels: int, with_label: bool):
+    """One serialized record -> (uint8 image [H, W, channels], int32 label or None), in
+    the graph. Reads only `image_raw` (and `label`), so foreign records with just an
+    `image_raw` (source 004's convention) read too; a missing label reads as -1."""
+    features = {"image_raw": tf.io.FixedLenFeature([], tf.string)}
+    if with_label:
+        features["label"] = tf.io.FixedLenFeature([], tf.int64, default_value=-1)
+    example = tf.io.parse_single_example(record, features)
+    image = tf.io.decode_image(example["image_raw"], channels=channels, expand_animations=False)
+    return image, (tf.cast(example["label"], tf.int32) if with_label else None)
 
 
 class ShardSet:
@@ -97,6 +119,9 @@ class ShardSet:
         return shards
 
 
+# ---------------------------------------------------------------------- metadata.json
+
+
 def read_metadata(folder: str) -> dict | None:
     path = os.path.join(folder, METADATA)
     if not os.path.isfile(path):
@@ -106,6 +131,54 @@ def read_metadata(folder: str) -> dict | None:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def built_sizes(meta: dict | None) -> list[int]:
+    """The image sizes a built dataset holds: every size of a multi-size build, else its
+    one size; [] for metadata that names none."""
+    if not meta:
+        return []
+    try:
+        return [int(s) for s in meta.get("resolutions") or []] or (
+            [int(meta["size"])] if meta.get("size") else [])
+    except (TypeError, ValueError):
+        return []
+
+
+def size_folder(folder: str, resolution: int) -> str:
+    """A multi-size build (dcgan_tf.data.build --size=32,64,...) keeps one subfolder per
+    size: the model's size, else the smallest larger one, else the largest. Any other
+    folder (or path) is returned as it is."""
+    meta = read_metadata(folder) if os.path.isdir(folder) else None
+    sizes = built_sizes(meta) if meta and meta.get("resolutions") else []
+    if not sizes:
+        return folder
+    larger = [s for s in sizes if s >= resolution]
+    return os.path.join(folder, str(min(larger) if larger else max(sizes)))
+
+
+def built_size(meta: dict | None) -> int | None:
+    """The one size the builder cropped a folder's records to (None: not built here)."""
+    sizes = built_sizes(meta)
+    return sizes[0] if len(sizes) == 1 else None
+
+
+def label_names(meta: dict | None) -> list[str] | None:
+    """Class names of a labelled dataset (a record's `label` indexes them), else None."""
+    return list((meta or {}).get("label_names") or []) or None
+
+
+def record_count(meta: dict | None) -> int:
+    """How many records metadata.json says the folder holds (0: unknown)."""
+    if not meta:
+        return 0
+    try:
+        return int(meta.get("count", meta.get("written", 0)) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+# ---------------------------------------------------------------------- the output folder
 
 
 def is_temp_leftover(name: str) -> bool:
@@ -124,22 +197,50 @@ def dataset_files(folder: str, meta: dict | None) -> list[str]:
     return files
 
 
-def parse_example(record: bytes) -> dict:
-    """One serialized record -> dict of numpy values (for tests and inspection tools)."""
-    example = tf.train.Example.FromString(record)
-    out = {}
-    for key, feature in example.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        values = list(getattr(feature, kind).value)
-        out[key] = values if key == "crop_box" else values[0]
-    return out
+def check_output(out: str, identity: dict, overwrite: bool) -> dict | None:
+    """Refuses to clobber; returns the metadata of a dataset that may be replaced (one built
+    with the same options `identity`, or any with `overwrite`)."""
+    if not os.path.exists(out):
+        return None
+    if not os.path.isdir(out):
+        raise UserError(f"--out {out!r} exists and is not a folder.")
+    entries = [e for e in os.listdir(out) if not is_temp_leftover(e)]
+    if not entries:
+        return None
+    meta = read_metadata(out)
+    if meta is not None and meta.get("options") == identity:
+        return meta  # the same build again: replace it
+    if overwrite:
+        return meta or {}
+    what = "a different dataset" if meta is not None else f"{len(entries)} other file(s)"
+    raise UserError(f"--out {out!r} already holds {what}; choose another folder or pass "
+                    "--overwrite to replace it.")
 
 
-def read_records(folder: str) -> list[dict]:
-    """All records of a built dataset folder, in shard order (shard 0 first)."""
-    meta = read_metadata(folder) or {}
-    out = []
-    for shard in meta.get("shards", []):
-        for record in tf.data.TFRecordDataset(os.path.join(folder, shard["file"])):
-            out.append(parse_example(record.numpy()))
-    return out
+def remove_old(out: str, meta: dict | None, keep: set[str]) -> None:
+    """Removes the previous dataset's files (and any shard-named files) not in `keep`."""
+    names = set(dataset_files(out, meta))
+    names |= {n for n in os.listdir(out) if n.startswith(SHARD_PREFIX + "-")
+              and n.endswith(".tfrecord")}
+    for name in sorted(names - keep):
+        path = os.path.join(out, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def clean_temp_leftovers(folder: str) -> None:
+    """Removes the hidden temporary shards a killed build left (in size subfolders too)."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        path = os.path.join(folder, name)
+        if is_temp_leftover(name) and os.path.isfile(path):
+            os.remove(path)
+        elif os.path.isdir(path) and name.isdigit():
+            clean_temp_leftovers(path)
+
+
+def auto_shards(num_items: int) -> int:
+    return max(1, min(MAX_AUTO_SHARDS, math.ceil(num_items / RECORDS_PER_SHARD)))

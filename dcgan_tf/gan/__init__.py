@@ -4,7 +4,7 @@
 on first use, so `dcgan_tf.gan.losses` and friends import without a package cycle.
 """
 
-_LAZY = {"GAN": "dcgan_tf.gan.model", "UpdateRule": "dcgan_tf.gan.model"}
+_LAZY = {"GAN": "dcgan_tf.gan.model", "UpdateRule": "dcgan_tf.gan.update"}
 
 
 def __getattr__(name):

@@ -1,23 +1,86 @@
-"""A Config -> the resolved parts of the update step (the one place names are looked up).
+"""A Config -> networks, the parts of the update step and the GAN: the one public door
+from a run configuration into the package (the trainer, the workdir layer, tools/ and the
+tests all come through here; every Config lookup by name happens in this file).
 
-    parts = step_components(config, generator)
-    gan.compile(d_optimizer, g_optimizer, **parts)
+    config = resolve_config(config)        # resolution, channels, D's head filled in
+    pair = build_from_config(config)       # the networks (models.build_models)
+    gan = build_gan(config, pair)          # GAN compiled with its optimizers and parts
+    parts = step_components(config, pair.generator, pair.discriminator)  # GAN.compile's
 
-Names (loss, regularizers, augmentations) are resolved here once; `GAN.compile` takes the
-objects. A ValueError from any part names the bad value.
+Names (model, loss, regularizers, augmentations) are resolved here once; `GAN.compile`
+takes the objects. A ValueError from any part names the bad value (build_gan raises it as
+a UserError).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import keras
 
+from dcgan_tf.config import MODEL_OPTION_FIELDS
 from dcgan_tf.gan import losses as losses_lib
 from dcgan_tf.gan.augment import augmentations_from_config
 from dcgan_tf.gan.ema import GeneratorEMA
-from dcgan_tf.gan.model import UpdateRule
+from dcgan_tf.gan.update import UpdateRule
 from dcgan_tf.gan.growth import ProgressiveGrowth
+from dcgan_tf.gan.model import GAN
 from dcgan_tf.gan.regularizers import regularizers_from_config
 from dcgan_tf.gan.schedules import GrowthSchedule
+from dcgan_tf.models import MODELS, ModelFamily, ModelPair, build_models
+from dcgan_tf.models.common import (synchronize_batchnorm, with_plain_batchnorm,
+                                    with_spectral_norm)
+from dcgan_tf.utils.errors import UserError
+
+
+def model_family(config) -> ModelFamily:
+    """The registered family of --model: what its networks can do (grows, conditional...)."""
+    return MODELS.get(config.model)
+
+
+def check_run_length(config) -> None:
+    """A growing model measures its run in shown images: UserError unless --total_kimg
+    (the trainer's check; a dry run has no length)."""
+    if model_family(config).grows and not config.total_kimg and not config.dry_run:
+        raise UserError(f"--model={config.model} measures its length in shown images: set "
+                        "--total_kimg (the paper's schedule is in kimg).")
+
+
+def resolve_config(config):
+    """Fills the choices that depend on others: resolution and channels from the model,
+    the discriminator head from the loss. Raises ValueError for unknown names."""
+    defaults = model_family(config).defaults()
+    return config.replace(
+        resolution=config.resolution or defaults["resolution"],
+        channels=config.channels or defaults["channels"],
+        d_head=config.d_head or losses_lib.get_loss(config.loss).default_head,
+    )
+
+
+def build_from_config(config, *, plain_batchnorm: bool = False) -> ModelPair:
+    """The networks a (resolved) run configuration describes (D spectrally normalised with
+    --spectral_norm). `plain_batchnorm`: with Keras' own BatchNormalization instead of the
+    fused layer the builders use (models/batchnorm.py), e.g. to measure one against the
+    other."""
+    options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS
+               if getattr(config, k) is not None}
+    pair = build_models(config.model, resolution=config.resolution, channels=config.channels,
+                        latent_dim=config.latent_dim, head=config.d_head,
+                        num_classes=config.num_classes, d_conditioning=config.d_conditioning,
+                        **options)
+    if plain_batchnorm:
+        pair = dataclasses.replace(pair, generator=with_plain_batchnorm(pair.generator),
+                                   discriminator=with_plain_batchnorm(pair.discriminator))
+    if getattr(config, "spectral_norm", False):
+        if not model_family(config).spectral_norm:
+            raise ValueError(f"--spectral_norm wraps Conv2D/Dense layers; {config.model}'s "
+                             "equalized layers already control their scale.")
+        pair = dataclasses.replace(pair, discriminator=with_spectral_norm(pair.discriminator))
+    if getattr(config, "sync_batchnorm", False):
+        for model in (pair.generator, pair.discriminator):
+            synchronize_batchnorm(model)
+    return pair
 
 
 def resolution_map(name: str, text: str, cast) -> tuple:
@@ -39,7 +102,7 @@ def growth_schedule(config, final_resolution: int | None = None) -> GrowthSchedu
         final_resolution=config.resolution or final_resolution,
         fade_images=int(round(config.fade_kimg * 1000)),
         stable_images=int(round(config.stable_kimg * 1000)), batch_size=config.batch_size,
-        learning_rate=config.g_lr,
+        d_learning_rate=config.d_lr, g_learning_rate=config.g_lr,
         batch_sizes=resolution_map("resolution_batch_sizes", config.resolution_batch_sizes, int),
         learning_rates=resolution_map("resolution_lrs", config.resolution_lrs, float))
 
@@ -48,7 +111,7 @@ def step_components(config, generator, discriminator=None) -> dict:
     """Keyword arguments of `GAN.compile` (besides the optimizers) for `config`."""
     spec = losses_lib.get_loss(config.loss)
     growth = None
-    if hasattr(generator, "levels"):  # a growing network pair (pggan)
+    if model_family(config).grows:
         growth = ProgressiveGrowth(growth_schedule(config, generator.resolution), generator,
                                    discriminator)
     return {
@@ -68,3 +131,32 @@ def optimizers(config) -> tuple[keras.optimizers.Optimizer, keras.optimizers.Opt
                                   epsilon=config.adam_epsilon),
             keras.optimizers.Adam(config.g_lr, beta_1=config.g_beta1, beta_2=config.g_beta2,
                                   epsilon=config.adam_epsilon))
+
+
+def build_gan(config, pair: ModelPair | None = None, *, plain_batchnorm: bool = False) -> GAN:
+    """The GAN of a resolved `config` with its optimizers and every part of its update step
+    (on `pair`, or on networks built here; `plain_batchnorm` as in build_from_config).
+    Raises UserError for a bad value."""
+    try:
+        pair = pair or build_from_config(config, plain_batchnorm=plain_batchnorm)
+        gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
+                  latent=config.latent, head=config.d_head, seed=config.seed)
+        d_opt, g_opt = optimizers(config)
+        gan.compile(d_opt, g_opt,
+                    **step_components(config, pair.generator, pair.discriminator),
+                    jit_compile=config.jit_compile,
+                    steps_per_execution=config.steps_per_execution)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    return gan
+
+
+def summaries(networks) -> str:
+    """Keras summaries of both networks (of a ModelPair or a GAN) with their trainable
+    parameter counts."""
+    lines = []
+    for model in (networks.generator, networks.discriminator):
+        model.summary(print_fn=lambda s, **_: lines.append(s))
+        count = sum(int(math.prod(v.shape)) for v in model.trainable_variables)
+        lines.append(f"{model.name}: {count:,} trainable parameters\n")
+    return "\n".join(lines)

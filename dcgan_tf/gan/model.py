@@ -30,52 +30,20 @@ folded with the replica id so replicas draw different z.
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import tensorflow as tf
 
 from dcgan_tf.gan import losses as losses_lib
+from dcgan_tf.gan import step_metrics
+from dcgan_tf.gan.gradients import loss_scaled, present, replicas, summed
 from dcgan_tf.gan.growth import NoGrowth
+from dcgan_tf.gan.regularizers import StepContext
+from dcgan_tf.gan.update import UpdateRule
 from dcgan_tf.models.heads import get_head
 from dcgan_tf.models.latent import get_latent
-from dcgan_tf.gan.regularizers import StepContext
-from dcgan_tf.utils.registry import check_choice, check_positive_int
+from dcgan_tf.utils.registry import check_positive_int
 
-UPDATE_ORDERS = ("sequential", "simultaneous")
-D_PASSES = ("split", "joint")
-CORE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake", "d_fake_after", "d_grad_norm",
-                "g_grad_norm")
-
-
-@dataclasses.dataclass(frozen=True)
-class UpdateRule:
-    """How many updates of each network one train step makes, and in which order.
-
-    d_steps / g_steps: n D updates per G update (each on its own real chunk) or n G updates
-      per D update; one of them is 1.
-    order: "sequential" (D first, G then reads the fakes through the updated D) or
-      "simultaneous" (both gradients from one forward pass; saves one D pass per step).
-    d_pass: "split" (D's loss from two calls, reals and fakes normalised apart by
-      BatchNorm, as sources 000/003/004) or "joint" (one call on reals and fakes
-      concatenated: one larger batch, BatchNorm statistics of the mixed batch).
-    """
-
-    d_steps: int = 1
-    g_steps: int = 1
-    order: str = "sequential"
-    d_pass: str = "split"
-
-    def __post_init__(self):
-        check_positive_int("d_steps", self.d_steps)
-        check_positive_int("g_steps", self.g_steps)
-        if self.d_steps > 1 and self.g_steps > 1:
-            raise ValueError(
-                f"Use either d_steps > 1 or g_steps > 1, not both (got d_steps={self.d_steps}, "
-                f"g_steps={self.g_steps})."
-            )
-        check_choice("update order", self.order, UPDATE_ORDERS)
-        check_choice("d_pass", self.d_pass, D_PASSES)
+__all__ = ["GAN", "UpdateRule"]
 
 
 def _inputs(model) -> list:
@@ -85,31 +53,15 @@ def _inputs(model) -> list:
 
 
 def _output_units(model) -> int:
+    """Outputs of D: a subclassed network (pggan) has no `output` tensor and says so."""
     units = getattr(model, "output_units", None)
     return int(units) if units is not None else int(model.output.shape[-1])
 
 
-def _present(grads, variables):
-    """(gradient, variable) pairs with a gradient: layers of inactive pggan levels get None."""
-    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-    return [g for g, _ in pairs], [v for _, v in pairs]
-
-
-def _replicas() -> float:
-    return float(tf.distribute.get_strategy().num_replicas_in_sync)
-
-
-def _across_workers() -> bool:
-    """True inside a MultiWorkerMirroredStrategy that spans more than one worker."""
-    strategy = tf.distribute.get_strategy()
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return False
-    in_multi_worker_mode = getattr(strategy.extended, "_in_multi_worker_mode", None)
-    return bool(in_multi_worker_mode()) if in_multi_worker_mode else True
-
-
-def _is_loss_scaled(optimizer) -> bool:
-    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+def network_items(generator, discriminator) -> dict:
+    """The networks under their checkpoint keys: `GAN.checkpoint_items` saves them so, and
+    dcgan_tf.artifacts.workdir restores a run's networks by the same keys."""
+    return {"generator": generator, "discriminator": discriminator}
 
 
 class GAN(keras.Model):
@@ -181,8 +133,8 @@ class GAN(keras.Model):
         super().compile(jit_compile=jit_compile, steps_per_execution=steps_per_execution,
                         **kwargs)
         if keras.mixed_precision.global_policy().name == "mixed_float16":
-            d_optimizer = self._loss_scaled(d_optimizer)
-            g_optimizer = self._loss_scaled(g_optimizer)
+            d_optimizer = loss_scaled(d_optimizer)
+            g_optimizer = loss_scaled(g_optimizer)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.loss_spec = loss
@@ -199,25 +151,13 @@ class GAN(keras.Model):
         # LossScaleOptimizer has its dynamic scale before the gradient penalty reads it.
         self.build_optimizers()
 
-    @staticmethod
-    def _loss_scaled(optimizer):
-        if _is_loss_scaled(optimizer):
-            return optimizer
-        return keras.optimizers.LossScaleOptimizer(optimizer)
-
     def _make_trackers(self):
-        names = list(CORE_METRICS)
-        for part in self.regularizers + self.augmentations + [self.growth]:
-            names += [n for n in part.metric_names if n not in names]
-        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
-        # The values of the latest step (the trackers hold epoch averages), for callbacks
-        # that log or check single steps. Diagnostic only: not checkpointed.
-        self._last = {n: keras.Variable(0.0, trainable=False, name=f"last_{n}",
-                                        aggregation="only_first_replica") for n in names}
+        self._trackers, self._last = step_metrics.make_trackers(
+            self.regularizers + self.augmentations + [self.growth])
 
     def last_step_values(self) -> dict[str, float]:
         """Metric values of the most recent train step (not averaged)."""
-        return {n: float(v.numpy()) for n, v in self._last.items()}
+        return step_metrics.latest_values(self._last)
 
     @property
     def metrics(self):
@@ -324,7 +264,7 @@ class GAN(keras.Model):
         ctx = StepContext(self, "d", self.discriminator, real=real, fake=tf.stop_gradient(fake),
                           labels=y, real_logits=real_logits, fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.d_step)
-        stats.update(d_loss=d_loss * _replicas(),
+        stats.update(d_loss=d_loss * replicas(),
                      d_real=tf.reduce_mean(self.head.score(real_logits)),
                      d_fake=tf.reduce_mean(self.head.score(fake_logits)))
         return d_loss + penalty, stats, weights, real_logits, fake_logits
@@ -339,31 +279,11 @@ class GAN(keras.Model):
                           fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.g_step)
         # the logged loss is this replica's mean (Keras averages the replicas' logs)
-        return g_loss * _replicas(), g_loss + penalty, fake_logits, stats, weights
-
-    @staticmethod
-    def _grad_norm(grads, optimizer):
-        """Global L2 norm of the (unscaled) gradients of one update."""
-        norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads if g is not None])
-        if _is_loss_scaled(optimizer):
-            norm = norm / tf.cast(optimizer.dynamic_scale, tf.float32)
-        return norm
-
-    def _summed(self, grads, optimizer):
-        """(gradients to apply, norm of the whole batch's gradient). With several replicas
-        each holds its share of the gradient, which the optimizer sums; the norm of one
-        share means nothing, so the shares are summed here to measure it, and each
-        replica then hands the optimizer 1/R of the sum (its all-reduce adds them back)."""
-        ctx = tf.distribute.get_replica_context()
-        replicas = ctx.num_replicas_in_sync if ctx is not None else 1
-        if replicas == 1:
-            return grads, self._grad_norm(grads, optimizer)
-        total = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        return [g / replicas for g in total], self._grad_norm(total, optimizer)
+        return g_loss * replicas(), g_loss + penalty, fake_logits, stats, weights
 
     def _apply_d(self, grads, real_logits):
-        grads, variables = _present(grads, self.discriminator.trainable_variables)
-        grads, norm = self._summed(grads, self.d_optimizer)
+        grads, variables = present(grads, self.discriminator.trainable_variables)
+        grads, norm = summed(grads, self.d_optimizer)
         self.d_optimizer.apply(grads, variables)
         self.d_step.assign_add(1)
         for augmentation in self.augmentations:
@@ -371,8 +291,8 @@ class GAN(keras.Model):
         return norm
 
     def _apply_g(self, grads, z, y):
-        grads, variables = _present(grads, self.generator.trainable_variables)
-        grads, norm = self._summed(grads, self.g_optimizer)
+        grads, variables = present(grads, self.generator.trainable_variables)
+        grads, norm = summed(grads, self.g_optimizer)
         self.g_optimizer.apply(grads, variables)
         self.g_step.assign_add(1)
         if self.ema is not None:
@@ -471,30 +391,8 @@ class GAN(keras.Model):
 
         self.step.assign_add(1)
         self.images_seen.assign_add(tf.cast(tf.shape(real)[0], tf.int64))
-        mixed = _is_loss_scaled(self.d_optimizer)
-        for name, tracker in self._trackers.items():
-            value = tf.cast(values[name], tf.float32)
-            weight = weights.get(name)  # a lazy regularizer that did not run: weight 0
-            if weight is not None:
-                value = tf.where(weight > 0, value, self._last[name])
-            self._last[name].assign(value)
-            # A LossScaleOptimizer skips an overflowing step and lowers its scale; such a
-            # step is not a divergence, so it stays out of the averages. Without loss
-            # scaling a non-finite value is real and reaches the health check.
-            if mixed:
-                finite = tf.cast(tf.math.is_finite(value), tf.float32)
-                weight = finite if weight is None else weight * finite
-                value = tf.where(tf.math.is_finite(value), value, 0.0)
-            tracker.update_state(value, sample_weight=weight)
-        logs = {name: tracker.result() for name, tracker in self._trackers.items()}
-        for name, opt in (("d_loss_scale", self.d_optimizer), ("g_loss_scale", self.g_optimizer)):
-            if _is_loss_scaled(opt):
-                logs[name] = tf.cast(opt.dynamic_scale, tf.float32)
-        if _across_workers():
-            # Keras 3 reduces the logs of a multi-worker step with strategy.reduce(MEAN,
-            # axis=0), which fails on scalars (keras-team/keras#20585): give them an axis.
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
+        return step_metrics.record(self._trackers, self._last, values, weights,
+                                   self.d_optimizer, self.g_optimizer)
 
     # ------------------------------------------------------------------ persistence
 
@@ -504,8 +402,7 @@ class GAN(keras.Model):
         Parts of the step with state (generator EMA, adaptive augmentation) add theirs.
         """
         items = {
-            "generator": self.generator,
-            "discriminator": self.discriminator,
+            **network_items(self.generator, self.discriminator),
             "d_optimizer": self.d_optimizer,
             "g_optimizer": self.g_optimizer,
             "seed_state": self.seed_generator.state,

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import tensorflow as tf
 
 from dcgan_tf.gan import losses as losses_lib
+from dcgan_tf.gan.gradients import input_gradients
 from dcgan_tf.utils.registry import Registry, check_positive_int
 
 
@@ -92,22 +93,6 @@ def _finite_nonnegative(name, value):
     return float(value)
 
 
-def _input_gradients(gan, images, labels, augment: bool = False):
-    """d sum(D(x)) / dx in float32 [B, H, W, C]. Under fp16 loss scaling the inner objective
-    is scaled (so small gradients survive float16) and the gradient unscaled in float32."""
-    images = tf.cast(images, tf.float32)
-    optimizer = gan.d_optimizer
-    with tf.GradientTape() as tape:
-        tape.watch(images)
-        inputs = gan.augment(images) if augment else images
-        scores = tf.reduce_sum(gan.discriminate(inputs, labels, training=True))
-        scaled = optimizer.scale_loss(scores)
-    grads = tf.cast(tape.gradient(scaled, images), tf.float32)
-    if hasattr(optimizer, "dynamic_scale"):
-        grads = grads / tf.cast(optimizer.dynamic_scale, tf.float32)
-    return grads
-
-
 @REGULARIZERS.register("gradient_penalty")
 class GradientPenalty(Regularizer):
     """WGAN-GP (Gulrajani et al. 2017): weight * (||grad D(x_hat)|| - 1)^2 at
@@ -132,7 +117,7 @@ class GradientPenalty(Regularizer):
         eps = tf.random.stateless_uniform([tf.shape(real)[0], 1, 1, 1],
                                           seed=ctx.gan.next_seed())
         x_hat = eps * real + (1.0 - eps) * fake  # [B, H, W, C]
-        grads = _input_gradients(ctx.gan, x_hat, ctx.labels)
+        grads = input_gradients(ctx.gan, x_hat, ctx.labels)
         # epsilon inside the sqrt: the gradient of sqrt at 0 is infinite.
         norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)  # [B]
         per_example = losses_lib.gradient_penalty(grad_norm=norm, weight=self.weight)
@@ -202,7 +187,7 @@ class R1(Regularizer):
         return cls(config.r1_gamma, config.r1_every) if config.r1_gamma > 0 else None
 
     def penalty(self, ctx):
-        grads = _input_gradients(ctx.gan, ctx.real, ctx.labels, augment=True)
+        grads = input_gradients(ctx.gan, ctx.real, ctx.labels, augment=True)
         squared = tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])  # [B]
         per_example = losses_lib.r1_penalty(grad_norm_squared=squared, gamma=self.gamma)
         return (losses_lib.reduce_per_replica(per_example),

@@ -41,7 +41,9 @@ class GrowthSchedule:
     stabilises for `stable_images`; the final resolution trains until the run ends.
 
     Levels count from 4x4 (level 0). `batch_sizes` and `learning_rates` map a resolution to
-    its value; a resolution without an entry takes the default.
+    its value; a resolution without an entry takes the default (`batch_size`; each network's
+    own `d_learning_rate` / `g_learning_rate`). A resolution's learning rate applies to both
+    networks, as in the paper's per-resolution table.
     """
 
     start_resolution: int = 4
@@ -49,7 +51,8 @@ class GrowthSchedule:
     fade_images: int = 600_000
     stable_images: int = 600_000
     batch_size: int = 16
-    learning_rate: float = 1e-3
+    d_learning_rate: float = 1e-3
+    g_learning_rate: float = 1e-3
     batch_sizes: tuple[tuple[int, int], ...] = ()
     learning_rates: tuple[tuple[int, float], ...] = ()
 
@@ -106,10 +109,26 @@ class GrowthSchedule:
     def batch_size_at(self, level: int) -> int:
         return dict(self.batch_sizes).get(self.resolution(level), self.batch_size)
 
-    def learning_rate_at(self, level: int) -> float:
-        return dict(self.learning_rates).get(self.resolution(level), self.learning_rate)
+    def learning_rates_at(self, level: int) -> tuple[float, float]:
+        """(D's, G's) learning rate at `level`."""
+        rate = dict(self.learning_rates).get(self.resolution(level))
+        if rate is not None:
+            return rate, rate
+        return self.d_learning_rate, self.g_learning_rate
 
-    def growth_images(self) -> int:
-        """Images shown until the final resolution is fully faded in."""
-        return self.level_start(self.final_level) + (
-            self.fade_images if self.final_level > self.start_level else 0)
+
+def growth_phases(schedule: GrowthSchedule, total_images: int, shown: int,
+                  d_steps: int = 1) -> list[tuple[int, int, int, int]]:
+    """The fit segments of a growing run from `shown` images on: (level, real images per
+    step, steps, images shown at the end), each ending at a level boundary or the end."""
+    phases = []
+    while shown < total_images:
+        level, _ = schedule.phase(shown)
+        per_step = schedule.batch_size_at(level) * d_steps
+        end = total_images
+        if level < schedule.final_level:
+            end = min(end, schedule.level_start(level + 1))
+        steps = max(1, math.ceil((end - shown) / per_step))
+        shown += steps * per_step
+        phases.append((level, per_step, steps, shown))
+    return phases

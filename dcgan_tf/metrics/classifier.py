@@ -85,7 +85,7 @@ def digits_classifier_path(resolution: int) -> str:
 
     path = cache_dir("classifiers", f"digits{resolution}.keras")
     if not os.path.isfile(path):
-        from dcgan_tf.data.digits import load_digits
+        from dcgan_tf.data.digits import NUM_CLASSES, load_digits
 
         print(f"Training the digits classifier for {resolution}x{resolution} (first use; "
               f"cached at {path}) ...", file=sys.stderr, flush=True)
@@ -94,6 +94,6 @@ def digits_classifier_path(resolution: int) -> str:
         model, accuracy = train_classifier(u8, labels, epochs=DIGITS_EPOCHS)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         save_classifier(model, path, {"data": "digits", "resolution": resolution,
-                                      "channels": 1, "classes": 10,
+                                      "channels": 1, "classes": NUM_CLASSES,
                                       "holdout_accuracy": accuracy, "images": len(u8)})
     return path

@@ -9,9 +9,8 @@ import dataclasses
 import inspect
 from collections.abc import Callable
 
-from dcgan_tf.gan.losses import get_loss
 from dcgan_tf.models import conditional
-from dcgan_tf.models.common import ModelPair, synchronize_batchnorm, with_spectral_norm
+from dcgan_tf.models.common import ModelPair
 from dcgan_tf.models.dcgan import RESOLUTIONS as _DCGAN_RES, build_dcgan64
 from dcgan_tf.models.faces import RESOLUTIONS as _FACES_RES, build_faces96
 from dcgan_tf.models.mnist import RESOLUTIONS as _MNIST_RES, build_mnist28
@@ -21,11 +20,22 @@ from dcgan_tf.utils.registry import Registry, check_choice
 
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
-    """A registered architecture: its builder and the resolutions it can make."""
+    """A registered architecture: its builder, the resolutions it can make, and what it can
+    do. Code that depends on a capability asks the family (MODELS.get(name).grows), never
+    the model's name or its attributes, so a new model with a capability edits this file.
+
+    grows: the networks grow during training (set_level, final_model(); its runs are
+      measured in shown images, --total_kimg, and follow a GrowthSchedule);
+    conditional: it has a conditional form (num_classes > 0);
+    spectral_norm: --spectral_norm may wrap its discriminator's Conv2D/Dense layers.
+    """
 
     name: str
     build: Callable[..., ModelPair]
     resolutions: tuple[int, ...]
+    grows: bool = False
+    conditional: bool = True
+    spectral_norm: bool = True
 
     def defaults(self) -> dict:
         """The builder's keyword defaults (resolution, latent_dim, channels, head, ...)."""
@@ -43,7 +53,8 @@ MODELS: Registry[ModelFamily] = Registry("model")
 MODELS.register("dcgan64", ModelFamily("dcgan64", build_dcgan64, _DCGAN_RES))
 MODELS.register("mnist28", ModelFamily("mnist28", build_mnist28, _MNIST_RES))
 MODELS.register("faces96", ModelFamily("faces96", build_faces96, _FACES_RES))
-MODELS.register("pggan", ModelFamily("pggan", build_pggan, _PGGAN_RES))
+MODELS.register("pggan", ModelFamily("pggan", build_pggan, _PGGAN_RES, grows=True,
+                                      conditional=False, spectral_norm=False))
 
 
 def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "input",
@@ -64,8 +75,8 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
         raise ValueError(f"num_classes must be an integer >= 0, got {num_classes!r}.")
     if num_classes == 0:
         return family.build(**options)
-    if name == "pggan":
-        raise ValueError("pggan has no conditional form here; use num_classes=0.")
+    if not family.conditional:
+        raise ValueError(f"{name} has no conditional form here; use num_classes=0.")
     check_choice("d_conditioning", d_conditioning, conditional.D_CONDITIONING)
     defaults = family.defaults()
     latent_dim = options.get("latent_dim", defaults["latent_dim"])
@@ -90,41 +101,4 @@ def build_models(name: str, *, num_classes: int = 0, d_conditioning: str = "inpu
                      num_classes)
 
 
-# Config fields that are builder options of some architectures (None: the builder's default).
-MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",
-                       "fmap_base", "fmap_max")
-
-
-def resolve_config(config):
-    """Fills the choices that depend on others: resolution and channels from the model,
-    the discriminator head from the loss. Raises ValueError for unknown names."""
-    defaults = MODELS.get(config.model).defaults()
-    return config.replace(
-        resolution=config.resolution or defaults["resolution"],
-        channels=config.channels or defaults["channels"],
-        d_head=config.d_head or get_loss(config.loss).default_head,
-    )
-
-
-def build_from_config(config) -> ModelPair:
-    """The networks a (resolved) run configuration describes (D spectrally normalised with
-    --spectral_norm)."""
-    options = {k: getattr(config, k) for k in MODEL_OPTION_FIELDS
-               if getattr(config, k) is not None}
-    pair = build_models(config.model, resolution=config.resolution, channels=config.channels,
-                        latent_dim=config.latent_dim, head=config.d_head,
-                        num_classes=config.num_classes, d_conditioning=config.d_conditioning,
-                        **options)
-    if getattr(config, "spectral_norm", False):
-        if config.model == "pggan":
-            raise ValueError("--spectral_norm wraps Conv2D/Dense layers; pggan's equalized "
-                             "layers already control their scale.")
-        pair = dataclasses.replace(pair, discriminator=with_spectral_norm(pair.discriminator))
-    if getattr(config, "sync_batchnorm", False):
-        for model in (pair.generator, pair.discriminator):
-            synchronize_batchnorm(model)
-    return pair
-
-
-__all__ = ["MODELS", "MODEL_OPTION_FIELDS", "ModelFamily", "ModelPair", "build_from_config",
-           "build_models", "resolve_config"]
+__all__ = ["MODELS", "ModelFamily", "ModelPair", "build_models"]

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import keras
 
+from dcgan_tf.config import D_CONDITIONING  # the choices' one home (imports without TF)
 from dcgan_tf.models.heads import get_head
-
-D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 
 
 def wrap_generator(base: keras.Model, latent_dim: int, num_classes: int) -> keras.Model:

@@ -4,6 +4,8 @@
 Sampling is stateless: it takes a seed, either a Python int (the same int always gives the
 same z, in any process) or a [2] integer tensor drawn from the GAN's checkpointed
 `keras.random.SeedGenerator` (see `GAN.next_seed`).
+
+Paths through latent space: `slerp` and `interpolation_path` (dcgan_tf.generate, the web app).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.registry import Registry
 
 
@@ -58,3 +62,27 @@ LATENTS.register("uniform", LatentDistribution("uniform", _uniform))
 
 def get_latent(name: str) -> LatentDistribution:
     return LATENTS.get(name)
+
+
+def slerp(a, b, t):
+    """Spherical interpolation between vectors a and b (linear when they are parallel)."""
+    a_n, b_n = a / np.linalg.norm(a), b / np.linalg.norm(b)
+    omega = np.arccos(np.clip(np.dot(a_n, b_n), -1.0, 1.0))
+    if omega < 1e-6:
+        return (1 - t) * a + t * b
+    return (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+
+
+def interpolation_path(zs, frames: int, method: str) -> np.ndarray:
+    """z along zs[0] -> zs[1] -> ... with `frames` points per leg (ends included once)."""
+    if method not in ("slerp", "linear"):
+        raise UserError(f"Unknown --method {method!r}. Expected one of ['linear', 'slerp'].")
+    path = []
+    for i in range(len(zs) - 1):
+        for k in range(frames):
+            t = k / (frames - 1)
+            if i > 0 and k == 0:
+                continue  # the joint is the previous leg's last point
+            path.append(slerp(zs[i], zs[i + 1], t) if method == "slerp"
+                        else (1 - t) * zs[i] + t * zs[i + 1])
+    return np.stack(path).astype(np.float32)

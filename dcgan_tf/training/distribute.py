@@ -2,7 +2,7 @@
 
     strategy = make_strategy(config.strategy)     # first, before any TensorFlow op
     with strategy.scope():
-        pair = build_networks(config); gan = build_gan(config, pair)
+        gan = build_gan(config)                   # dcgan_tf.gan.assemble
     role = WorkerRole.of(strategy)                # chief writes the workdir, others scratch
 
 Only tf.distribute is used. What each strategy means here:

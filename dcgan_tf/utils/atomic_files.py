@@ -60,6 +60,33 @@ def temp_dir_beside(path: str) -> str:
     return _tmp_name(path)
 
 
+def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
+    """Writes all files into a temporary folder, then moves them into `out` (created if
+    needed); returns the paths written. UserError when `out` cannot take them."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out!r} exists and is not a folder.")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        raise UserError(f"Cannot write to {out!r}: folder {parent!r} does not exist.")
+    tmp = temp_dir_beside(os.path.abspath(out))
+    try:
+        os.makedirs(tmp)
+        for name, data in files.items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.write(data)
+        os.makedirs(out, exist_ok=True)
+        written = []
+        for name in files:
+            target = os.path.join(out, name)
+            os.replace(os.path.join(tmp, name), target)
+            written.append(target)
+        return written
+    except OSError as e:
+        raise UserError(f"Cannot write to {out!r}: {e.strerror or e}.") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def ensure_dir(path: str, flag: str) -> str:
     """Creates folder `path` (and parents) for the tool's `flag`, or raises UserError in one
     sentence: a file in the way, a read-only or virtual file system, no permission."""

@@ -3,14 +3,27 @@
 - TensorFlow's C++ start-up lines ("Could not find cuda drivers", "absl::InitializeLog")
   cannot be switched off by TF_CPP_MIN_LOG_LEVEL in TF 2.21; `quiet_tensorflow_import`
   hides them while TensorFlow loads and shows them only if the import fails.
-- `main_with_errors` turns a UserError into one line on stderr and exit code 2.
+  `run_command` imports it only after the flags parsed, so `--help` and flag errors
+  answer without loading TensorFlow (seconds on a small machine).
+- `run_command` turns a UserError into one line on stderr and exit code 2.
+- Flags come from dataclasses (`define_from_dataclass`: one flag per field, the help from
+  the field's metadata) or from a tool's own list (`ToolFlags`).
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import importlib.util
 import os
 import sys
 import tempfile
+import types
+import typing
+
+from absl import flags
+
+from dcgan_tf.utils.errors import DivergenceError, UserError
 
 
 def quiet_tensorflow_import() -> None:
@@ -44,14 +57,12 @@ HELP_TOKENS = {"-h", "-?", "-help", "--help", "-helpshort", "--helpshort", "-hel
 
 def help_text(program: str, usage: str | None, full: bool) -> str:
     """The tool's usage and its flags (--help), or every flag absl knows (--helpfull)."""
-    from absl import flags
-
-    fv = flags.FLAGS
     text = (usage or "").strip() or f"python -m {program} [--flag=value ...]"
     if full:
-        body = fv.get_help()
+        body = flags.FLAGS.get_help()
     else:
-        body = fv.module_help("dcgan_tf.flags")
+        # every tool's flags are DEFINEd in this module; absl titles them with its name
+        body = flags.FLAGS.module_help(__name__).strip().replace(f"{__name__}:", "flags:", 1)
         body += ("\n\nFlags may also come from a file: --flagfile=PATH (flags given after "
                  "it override it). --helpfull lists every flag, absl's own included.")
     return f"{text}\n\n{body}\n"
@@ -60,9 +71,10 @@ def help_text(program: str, usage: str | None, full: bool) -> str:
 def parse_flags_or_fail(program: str, argv, usage: str | None = None):
     """Parses absl flags; --help prints the tool's flags and exits 0; a bad flag or
     flagfile is one line and exit 2, not a usage dump."""
-    from absl import flags, logging
+    from absl import logging
 
-    logging.set_verbosity(logging.ERROR)  # TF's and tfds' INFO/WARNING lines are not for CLI users
+    # TF's and tfds' INFO/WARNING lines are not for CLI users
+    logging.set_verbosity(logging.ERROR)
     asked = [t.split("=", 1)[0] for t in argv[1:] if t.split("=", 1)[0] in HELP_TOKENS]
     if asked:
         full = any("full" in t for t in asked)
@@ -79,16 +91,16 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
                 commands: tuple = ()):
     """Runs a tool's `body(flag_values)` under absl with the project's error contract.
 
-    `define_flags()` defines the tool's flags and returns the FlagValues; `body` returns
-    the lines to print. A UserError becomes one line on stderr and exit 2; a
-    DivergenceError (training stopped on NaN/inf) one line and exit 1; an OSError about a
-    file or folder the user named (read-only file system, permission, a file where a
-    folder belongs) one line and exit 2. With `commands`, one positional word may name a
-    sub-command; it reaches `body(flag_values, command)` (None when not given).
+    `define_flags()` defines the tool's flags and returns the values `body` reads (the
+    FlagValues or a ToolFlags); `body` returns the lines to print. TensorFlow is imported
+    (quietly) after the flags parsed and before `body` runs. A UserError becomes one line
+    on stderr and exit 2; a DivergenceError (training stopped on NaN/inf) one line and exit
+    1; an OSError about a file or folder the user named (read-only file system, permission,
+    a file where a folder belongs) one line and exit 2. With `commands`, one positional
+    word may name a sub-command; it reaches `body(flag_values, command)` (None when not
+    given).
     """
     from absl import app
-
-    from dcgan_tf.utils.errors import DivergenceError, UserError
 
     flag_values = define_flags()
     argv = list(argv or sys.argv)
@@ -102,6 +114,7 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
         if words:
             hint = f" Commands: {', '.join(commands)}." if commands else ""
             fail(program, f"Unexpected arguments {words}; flags look like --name=value.{hint}")
+        quiet_tensorflow_import()
         try:
             for line in (body(flag_values, command) if commands else body(flag_values)):
                 print(line)
@@ -115,3 +128,141 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
             fail(program, f"Cannot use {e.filename!r}: {e.strerror or e}.")
 
     app.run(_main, argv=argv, flags_parser=lambda a: a)
+
+
+# ---------------------------------------------------------------------- defining flags
+# Every flag is DEFINEd in this module, so that absl files them all under one module name
+# (`help_text` lists that module's flags).
+
+
+def _base_type(hint):
+    """int | None -> (int, True); tuple[int, ...] | None -> (tuple, True)."""
+    args = typing.get_args(hint)
+    optional = isinstance(hint, types.UnionType) and type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    return typing.get_origin(hint) or hint, optional
+
+
+def field_help(field: dataclasses.Field) -> str:
+    """The help text a dataclass field carries (`metadata={"help": ...}`)."""
+    return field.metadata["help"]
+
+
+def define_from_dataclass(cls, flag_names: dict | None = None, choices: dict | None = None):
+    """One absl flag per field of dataclass `cls` (type from its annotations, default and
+    help from the field; `{name}` in a help text is filled from `choices`). A name another
+    tool already defined in this process is left as it is."""
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        name = (flag_names or {}).get(field.name, field.name)
+        if name in flags.FLAGS:
+            continue
+        kind, _ = _base_type(hints[field.name])
+        default, help_text = field.default, field_help(field).format(**(choices or {}))
+        if kind is bool:
+            flags.DEFINE_boolean(name, default, help_text)
+        elif kind is int:
+            flags.DEFINE_integer(name, default, help_text)
+        elif kind is float:
+            flags.DEFINE_float(name, default, help_text)
+        elif kind is tuple:
+            flags.DEFINE_list(name, None if default is None else [str(v) for v in default],
+                              help_text)
+        else:
+            flags.DEFINE_string(name, default, help_text)
+    return flags.FLAGS
+
+
+def values_from_flags(cls, flag_values, flag_names: dict | None = None) -> dict:
+    """Field values of `cls` read from parsed flags (integer lists parsed, UserError). A
+    flag the user did not set gives the field's default: another tool in the same process
+    may have defined a flag of that name with its own default (e.g. --model, an export)."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for field in dataclasses.fields(cls):
+        name = (flag_names or {}).get(field.name, field.name)
+        if (isinstance(flag_values, flags.FlagValues) and not flag_values[name].present
+                and field.default is not dataclasses.MISSING):
+            values[field.name] = field.default
+            continue
+        value = getattr(flag_values, name)
+        kind, _ = _base_type(hints[field.name])
+        if kind is tuple and value is not None:
+            value = parse_int_list(name, value)
+        values[field.name] = value
+    return values
+
+
+class ToolFlags:
+    """A tool's own flags, and the parsed values as that tool sees them: a flag the user
+    did not set reads THIS tool's default. Tools share absl's one FlagValues, and a name two
+    tools define (--model: an architecture for training, an export for the others) keeps
+    the first definer's default, which must not leak into another tool run in the same
+    process (tests).
+
+        tool = ToolFlags()
+        tool.string("model", "", "An export folder, or a workdir with an export.")
+        ...  # after parsing: tool.model
+    """
+
+    def __init__(self):
+        self._defaults = {}
+
+    def _define(self, kind: str, name: str, default, help_text: str) -> None:
+        self._defaults[name] = default
+        if name not in flags.FLAGS:
+            getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
+
+    def string(self, name: str, default, help_text: str) -> None:
+        self._define("string", name, default, help_text)
+
+    def integer(self, name: str, default, help_text: str) -> None:
+        self._define("integer", name, default, help_text)
+
+    def float(self, name: str, default, help_text: str) -> None:
+        self._define("float", name, default, help_text)
+
+    def boolean(self, name: str, default, help_text: str) -> None:
+        self._define("boolean", name, default, help_text)
+
+    def __getattr__(self, name):
+        if name in self._defaults and not flags.FLAGS[name].present:
+            return self._defaults[name]
+        return getattr(flags.FLAGS, name)
+
+    def __getitem__(self, name):
+        return flags.FLAGS[name]
+
+
+def parse_int_list(name: str, values) -> tuple[int, ...]:
+    """'3,17,42' or ['3', '17', '42'] -> (3, 17, 42); UserError naming --name otherwise.
+    The one integer-list parser of every tool."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    try:
+        return tuple(int(str(v).strip()) for v in values)
+    except (TypeError, ValueError):
+        raise UserError(f"--{name} must be integers separated by commas, "
+                        f"got {','.join(str(v) for v in values)!r}.") from None
+
+
+def registered_names(module: str, register: str) -> list[str]:
+    """The names `module` registers with calls `register("name", ...)` (e.g.
+    "LOSSES.register", or "metric" for a decorator that registers), read from its source
+    without importing it.
+
+    Help texts list the registries' names, but the registries live next to their
+    TensorFlow code, and `--help` must answer without loading TensorFlow; reading the
+    registration calls keeps the registry the one list (tests/test_cli.py asserts the names
+    read equal the live registries)."""
+    path = importlib.util.find_spec(module).origin
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    names = set()
+    for node in ast.walk(tree):
+        first = node.args[0] if isinstance(node, ast.Call) and node.args else None
+        if (isinstance(first, ast.Constant) and isinstance(first.value, str)
+                and ast.unparse(node.func) == register):
+            names.add(first.value)
+    return sorted(names)

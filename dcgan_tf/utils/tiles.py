@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
@@ -47,6 +48,18 @@ def make_tile(images, rows: int | None = None, cols: int | None = None, padding:
 
 def encode_png(tile: np.ndarray) -> bytes:
     return tf.image.encode_png(tf.constant(tile)).numpy()
+
+
+def encode_gif(frames, frame_ms: int = 120) -> bytes:
+    """A looping animated GIF of `frames` (PIL images or uint8 [H, W, C] arrays)."""
+    from PIL import Image
+
+    frames = [f if isinstance(f, Image.Image)
+              else Image.fromarray(f[..., 0] if f.shape[-1] == 1 else f) for f in frames]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=frame_ms, loop=0)
+    return buf.getvalue()
 
 
 def label_rows(tile: np.ndarray, names, cell: int, padding: int = 2) -> np.ndarray:

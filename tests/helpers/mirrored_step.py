@@ -17,11 +17,11 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from dcgan_tf.config import Config  # noqa: E402
-from dcgan_tf.training.trainer import build_gan, build_pair, resolve  # noqa: E402
+from dcgan_tf.gan.assemble import build_gan, resolve_config  # noqa: E402
 
 GLOBAL = 8
 fields = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-config = resolve(Config(**{**dict(model="dcgan64", resolution=32, channels=1, ngf=4, ndf=4,
+config = resolve_config(Config(**{**dict(model="dcgan64", resolution=32, channels=1, ngf=4, ndf=4,
                                   latent_dim=8, batch_size=GLOBAL, seed=5, train_steps=1,
                                   workdir="unused", sync_batchnorm=True), **fields}).validate())
 Z = np.random.default_rng(0).standard_normal((GLOBAL, config.latent_dim)).astype("float32")
@@ -41,7 +41,7 @@ def fixed_noise(gan):
 def one_step(strategy, weights=None):
     keras.utils.set_random_seed(5)
     with strategy.scope():
-        gan = build_gan(config, build_pair(config))
+        gan = build_gan(config)
     if weights is not None:
         for v, w in zip(gan.generator.weights + gan.discriminator.weights, weights):
             v.assign(w)
@@ -58,7 +58,7 @@ m_gan, start, m_after, m_logs = one_step(mirrored)
 _, _, d_after, d_logs = one_step(tf.distribute.get_strategy(), start)
 # The real noise draw: does each replica get its own z?
 with mirrored.scope():
-    gan = build_gan(config, build_pair(config))
+    gan = build_gan(config)
 per_replica = mirrored.run(lambda: gan.sample_latent(4))
 z0, z1 = (t.numpy() for t in mirrored.experimental_local_results(per_replica))
 steps = [float(np.max(np.abs(a - s))) for a, s in zip(d_after, start)]

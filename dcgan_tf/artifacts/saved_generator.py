@@ -1,0 +1,244 @@
+"""The saved generator: an export folder that loads without dcgan_tf, written and read here.
+
+An export folder holds
+  saved_model.pb, variables/   SavedModel (keras.export.ExportArchive), float32 signatures:
+      serving_default(z float32 [N, latent_dim]) -> {"images": uint8 [N, H, W, C]}
+      sample(num int32 [], seed int64 []) -> {"images": uint8 [num, H, W, C],
+                                               "z": float32 [num, latent_dim]}
+    conditional generators take one more input, labels float32 [N, num_classes] in [0, 1]
+    (any mixture, not only one-hot); in `sample` a [1, num_classes] row applies to all.
+  generator.keras, discriminator.keras   for keras.saving.load_model
+  export.json                 signatures, latent size and distribution, image size, step
+It is written to a temporary folder beside the target and renamed when complete, so a
+crash never leaves a half export.
+
+    export_generator(generator, latent_dim, path)   # write (the trainer, tests)
+    export_workdir(workdir, out, step)              # write from a run's checkpoint
+    gen = LoadedGenerator(path)                     # read: an export folder or a workdir
+    gen.images(gen.z_for_seeds(range(16)))          # uint8 [16, H, W, C]
+
+`sample(num, seed)` draws z exactly as `dcgan_tf.models.latent` does for an integer seed, so the
+same seed gives the same images here, in `dcgan_tf.generate` and in the web app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf.artifacts.workdir import Workdir
+from dcgan_tf.gan.assemble import model_family
+from dcgan_tf.models.common import with_plain_batchnorm
+from dcgan_tf.models.latent import get_latent
+from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, temp_dir_beside
+from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.labels import one_hot, parse_label_vector
+
+INFO_FILE = "export.json"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def is_export(path: str) -> bool:
+    """True when `path` is an export folder (it holds a SavedModel)."""
+    return os.path.isfile(os.path.join(path, SAVED_MODEL_FILE))
+
+
+# ---------------------------------------------------------------------------------- writing
+
+def to_uint8_images(images):
+    """Graph version of tiles.to_uint8: [-1, 1] float -> uint8."""
+    images = tf.cast(images, tf.float32)
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
+def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
+                     latent: str = "normal", discriminator: keras.Model | None = None,
+                     extra_info: dict | None = None, grows: bool = False) -> str:
+    """Writes the export folder (see module doc) at `path` and returns the path.
+
+    The networks of a growing model family (`grows`: ModelFamily.grows) are exported as
+    their final-resolution networks at alpha = 1 (`final_model()`, sharing the weights)."""
+    if grows:
+        generator = generator.final_model()
+        if discriminator is not None:
+            discriminator = discriminator.final_model()
+    distribution = get_latent(latent)
+    num_classes = int(generator.inputs[1].shape[-1]) if len(generator.inputs) == 2 else 0
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
+    sample_specs = [tf.TensorSpec([], tf.int32, name="num"), tf.TensorSpec([], tf.int64, name="seed")]
+    labels_spec = tf.TensorSpec([None, num_classes], tf.float32, name="labels")
+
+    if num_classes:
+        def serve(z, labels):
+            images = generator([tf.cast(z, tf.float32), tf.cast(labels, tf.float32)],
+                               training=False)
+            return {"images": to_uint8_images(images)}
+
+        def sample(num, seed, labels):
+            z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
+            labels = tf.broadcast_to(labels, tf.stack([num, num_classes]))
+            return {"images": serve(z, labels)["images"], "z": z}
+
+        archive.add_endpoint(name="serving_default", fn=serve,
+                             input_signature=[z_spec, labels_spec])
+        archive.add_endpoint(name="sample", fn=sample,
+                             input_signature=sample_specs + [labels_spec])
+    else:
+        def serve(z):
+            images = generator(tf.cast(z, tf.float32), training=False)
+            return {"images": to_uint8_images(images)}
+
+        def sample(num, seed):
+            z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
+            return {"images": serve(z)["images"], "z": z}
+
+        archive.add_endpoint(name="serving_default", fn=serve, input_signature=[z_spec])
+        archive.add_endpoint(name="sample", fn=sample, input_signature=sample_specs)
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = temp_dir_beside(os.path.abspath(path))
+    try:
+        archive.write_out(tmp, verbose=False)
+        # Keras' own BatchNormalization in the files: they load without dcgan_tf
+        with_plain_batchnorm(generator).save(os.path.join(tmp, "generator.keras"))
+        if discriminator is not None:
+            with_plain_batchnorm(discriminator).save(os.path.join(tmp, "discriminator.keras"))
+        image_shape = [None, *generator.output.shape[1:]]
+        labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
+                                   "range": [0.0, 1.0]}} if num_classes else {})
+        info = {
+            "signatures": {
+                "serving_default": {
+                    "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]},
+                               **labels_info},
+                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
+                },
+                "sample": {
+                    "inputs": {"num": {"dtype": "int32", "shape": []},
+                               "seed": {"dtype": "int64", "shape": []}, **labels_info},
+                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
+                                "z": {"dtype": "float32", "shape": [None, latent_dim]}},
+                },
+            },
+            "num_classes": num_classes,
+            "latent_dim": latent_dim,
+            "latent": latent,
+            "image_shape": list(generator.output.shape[1:]),
+            "keras_files": ["generator.keras"]
+            + (["discriminator.keras"] if discriminator is not None else []),
+            **(extra_info or {}),
+        }
+        with open(os.path.join(tmp, INFO_FILE), "w") as f:
+            json.dump(info, f, indent=2)
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def export_info(config, step: int, class_names=None) -> dict:
+    """What export.json records about the run (class names for conditional models)."""
+    info = {"step": step, "model": config.model, "resolution": config.resolution,
+            "channels": config.channels}
+    if config.num_classes:
+        info["class_names"] = class_names or [str(i) for i in range(config.num_classes)]
+    return info
+
+
+def export_workdir(workdir: str, out: str | None = None, step: int | None = None,
+                   best: bool = False) -> str:
+    """Exports the generator of a training run from its checkpoint (`step`, the newest, or
+    with `best` the one --eval_best kept); the EMA generator when the run kept one
+    (export.json says which).
+
+    Raises UserError when the workdir has no run, no checkpoint, or not that step.
+    """
+    wd = Workdir(workdir)
+    config = wd.config()
+    out = out or wd.export_dir
+    ensure_parent_writable(out, "--out")
+    keras.mixed_precision.set_global_policy("float32")  # exports compute in float32
+    if best and step is not None:
+        raise UserError("Give --step or --best, not both.")
+    generator, discriminator, step, kind = wd.restore_networks(step, best=best)
+    info = export_info(config, step, wd.class_names())
+    info["weights"] = kind
+    if best:
+        info["best"] = wd.best_info()
+    try:
+        return export_generator(generator, config.latent_dim, out, latent=config.latent,
+                                discriminator=discriminator, extra_info=info,
+                                grows=model_family(config).grows)
+    except OSError as e:
+        raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
+
+
+# ---------------------------------------------------------------------------------- reading
+
+class LoadedGenerator:
+    """A generator from an export folder (SavedModel) or a training workdir."""
+
+    def __init__(self, path: str):
+        if not os.path.isdir(path):
+            raise UserError(f"--model {path!r} is not a folder (an export or a workdir).")
+        workdir = Workdir(path)
+        export = path if is_export(path) else workdir.export_dir
+        if not is_export(export):
+            if workdir.has_run():
+                raise UserError(f"Workdir {path!r} has no export yet; run "
+                                f"python -m dcgan_tf.export --workdir={path} first.")
+            raise UserError(f"{path!r} is neither an export (saved_model.pb) nor a workdir.")
+        info_path = os.path.join(export, INFO_FILE)
+        if not os.path.isfile(info_path):
+            raise UserError(f"{export!r} has no {INFO_FILE}; it was not written by dcgan_tf.")
+        with open(info_path) as f:
+            info = json.load(f)
+        self.latent_dim = int(info["latent_dim"])
+        self.num_classes = int(info.get("num_classes", 0))
+        self.class_names = info.get("class_names") or [str(i) for i in range(self.num_classes)]
+        self.image_shape = list(info.get("image_shape", []))
+        self.latent = get_latent(info.get("latent", "normal"))
+        try:
+            self._serve = tf.saved_model.load(export).signatures["serving_default"]
+        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
+            raise UserError(f"Cannot load the SavedModel in {export!r}: {e}") from e
+
+    def z_for_seeds(self, seeds, truncation=None) -> np.ndarray:
+        """One z per seed, exactly as dcgan_tf draws it for that integer seed."""
+        return np.concatenate([
+            self.latent.sample((1, self.latent_dim), int(s), truncation).numpy() for s in seeds
+        ]).astype(np.float32)
+
+    def labels(self, text) -> np.ndarray | None:
+        """--labels text -> [K] vector (UserError when it does not fit this model)."""
+        if text in (None, "") and not self.num_classes:
+            return None
+        if text in (None, ""):
+            return one_hot(0, self.num_classes)
+        try:
+            return parse_label_vector(text, self.num_classes)
+        except ValueError as e:
+            raise UserError(f"--labels: {e}") from None
+
+    def images(self, z, labels=None) -> np.ndarray:
+        """uint8 [N, H, W, C] for z [N, latent_dim] (and labels [K] or [N, K])."""
+        out = []
+        z = np.asarray(z, np.float32)
+        if self.num_classes:
+            labels = np.broadcast_to(np.asarray(labels, np.float32),
+                                     (len(z), self.num_classes))
+        for start in range(0, len(z), 256):
+            args = {"z": tf.constant(z[start:start + 256])}
+            if self.num_classes:
+                args["labels"] = tf.constant(labels[start:start + 256])
+            out.append(self._serve(**args)["images"].numpy())
+        return np.concatenate(out)

@@ -1,0 +1,38 @@
+"""The data of a run: its source opened once, the class names of its tiles, and every
+stream the trainer, the fit loops and the evaluations read (each through `RunData.stream`,
+the one place the training side calls the data pipeline)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dcgan_tf.data.geometry import Geometry
+from dcgan_tf.data.sources import open_source
+from dcgan_tf.data.stream import Flips, training_stream
+
+
+@dataclasses.dataclass
+class RunData:
+    source: object  # dcgan_tf.data.sources.Source
+    flips: Flips
+    row_names: list[str] | None  # conditional runs: the class of each tile row
+    steps_per_epoch: int
+    real_per_step: int  # real images one train step reads (batch_size x d_steps)
+
+    def stream(self, batch_size: int, *, seed: int, **options):
+        """`training_stream` over this run's source."""
+        return training_stream(self.source, self.flips, batch_size=batch_size, seed=seed,
+                               **options)
+
+
+def open_data(config) -> RunData:
+    """Opens --data for a resolved `config` (UserError for bad data or labels)."""
+    geometry = Geometry(config.resolution, config.channels, config.preprocess,
+                        config.load_size)
+    source = open_source(config.data, geometry, tfds_split=config.tfds_split,
+                         tfds_data_dir=config.tfds_data_dir, cache=config.cache)
+    # Conditional runs need labels in [0, num_classes); the row names of tiles.
+    row_names = source.check_labels(config.num_classes) if config.num_classes else None
+    real_per_step = config.batch_size * config.d_steps
+    return RunData(source, Flips(config.flip_lr, config.flip_ud), row_names,
+                   source.steps_per_epoch(real_per_step), real_per_step)
