@@ -1,7 +1,7 @@
 """Turns a folder of photos (or a tfds dataset, or an .npz) into sharded TFRecords.
 
-    python -m dcgan_tf.data.build --source=PHOTOS --out=DATA --size=64 --crop=cat_face
-    python -m dcgan_tf.train --flagfile=configs/cat64.cfg --data=DATA --workdir=runs/cat
+    dcgan-tf build --source=PHOTOS --out=DATA --size=64 --crop=cat_face
+    dcgan-tf train --config=cat64 --data=DATA --workdir=runs/cat
 
 Every photo is decoded (EXIF orientation, any mode -> 1 or 3 channels), cropped by the
 chosen crop (dcgan_tf.data.crops), resized to each requested size and encoded; decoding,
