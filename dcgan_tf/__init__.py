@@ -1,4 +1,10 @@
-"""dcgan_tf: DCGAN-family image generators in TensorFlow 2 / Keras 3."""
+"""dcgan_tf: DCGAN-family image generators in TensorFlow 2 / Keras 3.
+
+"source 000" ... "source 004" in comments and docs name the five systems this package
+reimplements (the cat DCGAN, Progressive GAN, the conditional MNIST DCGAN with its slider
+page, the 28x28 MNIST DCGAN, the 96x96 face DCGAN); README's "The five source systems" has
+the table. Folders are layers (BUILD_NOTES.md, "Module map").
+"""
 
 import os as _os
 import sys as _sys

@@ -144,6 +144,11 @@ def test_dispatcher_unknown_command_is_one_line_with_a_suggestion():
     assert code == 2 and "Commands:" in err
 
 
+def test_a_subcommand_error_names_the_subcommand():
+    code, _, err = run_main("dcgan_tf.__main__", "train", "--confg=digits")
+    assert code == 2 and "Unknown command line flag 'confg'" in one_error_line(err, "dcgan-tf train")
+
+
 def test_console_script_is_declared():
     import configparser
 

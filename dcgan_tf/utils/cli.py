@@ -104,6 +104,8 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 
     flag_values = define_flags()
     argv = list(argv or sys.argv)
+    if argv[0].startswith("dcgan-tf "):  # run as a subcommand: errors name what was typed
+        program = argv[0]
     if usage is None:
         usage = getattr(sys.modules.get(body.__module__), "__doc__", None)
     argv = parse_flags_or_fail(program, argv, usage)
