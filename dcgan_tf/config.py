@@ -26,10 +26,11 @@ UPDATE = ("sequential", "simultaneous")
 D_PASS = ("split", "joint")
 D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 PROGRESS = ("run", "epoch", "none")
+SAMPLE_BN = ("moving", "batch")  # gan/model.py, artifacts/saved_generator.py
 
 # Fields that are builder options of some architectures (None: the builder's default).
 MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",
-                       "fmap_base", "fmap_max")
+                       "fmap_base", "fmap_max", "mbstd_group_size")
 # Fields that fix the networks' shapes: a workdir trained with other values cannot resume.
 IDENTITY_FIELDS = ("model", "resolution", "channels", "latent_dim", "d_head", "num_classes",
                    "d_conditioning", "spectral_norm") + MODEL_OPTION_FIELDS
@@ -51,9 +52,12 @@ class Config:
     dry_run: bool = _setting(False, "Print the resolved configuration and model summaries, "
         "then exit.")
     # data
-    data: str = _setting("digits", "'digits' (bundled, offline), 'tfds:NAME', a folder of "
-        "images, a folder or glob of TFRecords (feature image_raw), or an .npz file with "
-        "'images'.")
+    data: str = _setting("digits", "'digits' (bundled, offline), 'mnist5k' (5,000 real "
+        "28x28 MNIST digits with labels, offline: pip install \"dcgan_tf[mnist]\"), "
+        "'tfds:NAME', a folder of images, a folder or glob of TFRecords (feature image_raw), "
+        "an .npz file with 'images', or IDX files (MNIST's format: a folder of "
+        "*-idx3-ubyte[.gz] with *-idx1-ubyte[.gz] labels reads every split in it, one images "
+        "file that split).")
     tfds_split: str = _setting("train", "Split of a tfds dataset (e.g. train, test).")
     tfds_data_dir: str = _setting("", "Folder where tfds finds datasets already downloaded or "
         "prepared.")
@@ -68,6 +72,8 @@ class Config:
         "GiB): faster, and a resumed run then sees exactly the batches of an uninterrupted "
         "one.")
     shuffle_buffer: int = _setting(10_000, "Shuffle buffer size in images.")
+    shuffle: bool = _setting(True, "Shuffle the data every epoch; --noshuffle: every epoch "
+        "in the source's order (source 003's shuffle=False).")
     # networks
     model: str = _setting("dcgan64", "Architecture: {models} (pggan grows progressively).")
     resolution: int | None = _setting(None, "Image size; default: the model's own (64, 28, "
@@ -97,6 +103,10 @@ class Config:
         "2^stage (paper 8192).")
     fmap_max: int | None = _setting(None, "pggan: at most this many feature maps per layer "
         "(paper 512).")
+    mbstd_group_size: int | None = _setting(None, "pggan: minibatch-stddev group size: D "
+        "appends the feature std over groups of this many samples (paper's code: 4; 0: the "
+        "whole minibatch, as the paper's text describes it). A batch above it must be a "
+        "multiple of it; default 4.")
     # progressive growing (pggan)
     start_resolution: int = _setting(4, "pggan: resolution training starts at (grows to "
         "--resolution).")
@@ -138,6 +148,15 @@ class Config:
         "dragged toward the untrained G; 0: plain constant decay.")
     diffaugment: str = _setting("", "DiffAugment policy (Zhao et al. 2020) for every image D "
         "sees: a comma list of color, translation, cutout (e.g. color,translation,cutout).")
+    gridmask: float = _setting(0.0, "GridMask (Chen et al. 2020; source 000's Fig. 3) on "
+        "every image D sees, real and fake: probability per image; 0: off.")
+    gridmask_ratio: float = _setting(0.6, "GridMask: kept fraction r of each grid unit's "
+        "side; a square of (1 - r) d is removed per d x d unit, (1 - r)^2 of the image "
+        "(paper: 0.6).")
+    gridmask_d_min: float = _setting(0.43, "GridMask: smallest unit d, as a fraction of the "
+        "image side (paper on ImageNet: 96 of 224 px).")
+    gridmask_d_max: float = _setting(1.0, "GridMask: largest unit d, as a fraction of the "
+        "image side (paper on ImageNet: 224 of 224 px).")
     ada_target: float = _setting(0.0, "Adaptive discriminator augmentation (Karras et al. "
         "2020): target of E[sign(D(x_real))], e.g. 0.6; 0: off.")
     ada_interval: int = _setting(4, "ADA: adjust the augmentation probability every N D "
@@ -183,7 +202,15 @@ class Config:
     sample_every: int = _setting(500, "Write a fixed-noise sample tile every N steps (and at "
         "the end).")
     log_every: int = _setting(50, "Write TensorBoard scalars every N steps.")
-    sample_grid: int = _setting(8, "Sample tile is N x N images.")
+    sample_grid: int = _setting(8, "Sample tile is N x N images (N columns with "
+        "--sample_rows).")
+    sample_rows: int = _setting(0, "Rows of the sample tile (of --sample_grid images each); "
+        "0: as many as columns (conditional runs: one row per class). Source 003: 5 x 10.")
+    sample_bn: str = _setting("moving", "BatchNorm statistics when G draws samples (tiles, "
+        "evaluation during training, the export): moving (the moving averages) or batch "
+        "(each sampled batch's own, as sources 000/003/004 sampled: PyTorch's train mode, "
+        "TF1's tf.nn.moments; moving averages untouched; an image then depends on the other "
+        "images of its batch).")
     export: bool = _setting(True, "Export the generator as a SavedModel at the end.")
     progress: str = _setting("run", "Console progress: run (one line for the whole run: "
         "steps, elapsed, ETA, images/s, losses), epoch (Keras' per-epoch bar) or none.")
@@ -231,6 +258,7 @@ class Config:
         _choice("update", self.update, UPDATE)
         _choice("d_pass", self.d_pass, D_PASS)
         _choice("progress", self.progress, PROGRESS)
+        _choice("sample_bn", self.sample_bn, SAMPLE_BN)
         _choice("d_conditioning", self.d_conditioning, D_CONDITIONING)
         if self.num_classes < 0:
             raise UserError(f"--num_classes must be >= 0, got {self.num_classes}.")
@@ -240,6 +268,7 @@ class Config:
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
         for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start",
+                     "sample_rows",
                      "swd_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
@@ -254,6 +283,9 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise UserError(f"--{name} must be a finite number >= 0, got {value}.")
+        if self.mbstd_group_size is not None and self.mbstd_group_size < 0:
+            raise UserError(f"--mbstd_group_size must be >= 0 (0: the whole batch), got "
+                            f"{self.mbstd_group_size}.")
         if not (math.isfinite(self.stable_kimg) and self.stable_kimg > 0):
             raise UserError(f"--stable_kimg must be > 0, got {self.stable_kimg}.")
         for name in ("g_lr", "d_lr"):

@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 from dcgan_tf.flags import config_from_flags, define_flags, expand_config, shipped_configs
-from dcgan_tf.utils.cli import fail, run_command
+from dcgan_tf.utils.cli import fail, program_name, run_command
 from dcgan_tf.utils.errors import UserError
 
 
@@ -23,7 +23,7 @@ def main(argv=None):
     try:
         argv = expand_config(typed)
     except UserError as e:
-        fail("dcgan_tf.train", str(e))
+        fail(program_name("dcgan_tf.train", typed), str(e))
 
     def _train(flag_values):
         from dcgan_tf.training import trainer

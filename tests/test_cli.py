@@ -115,7 +115,20 @@ def test_a_real_run_still_hides_tensorflows_start_up_lines(tmp_path):
     proc = _python("-m", "dcgan_tf", "train", "--config=digits", "--train_steps=0",
                    f"--workdir={tmp_path}")  # fails Config.validate after TensorFlow loaded
     assert proc.returncode == 2, proc.stderr
-    one_error_line(proc.stderr, "dcgan_tf.train")
+    one_error_line(proc.stderr, "dcgan-tf train")
+
+
+@pytest.mark.slow
+def test_output_into_a_closed_pipe_ends_quietly():
+    """`dcgan-tf train ... --dry_run | head -1`: the reader goes away after one line; the
+    tool stops without a BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan_tf", "train", "--config=digits",
+                             "--dry_run"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "{"
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
 
 
 # ---------------------------------------------------------------------- dcgan-tf

@@ -115,7 +115,11 @@ def test_export_command_on_a_workdir(tmp_path):
     for args, message in [((f"--workdir={tmp_path}",), "holds no training run"),
                           ((f"--workdir={workdir}", "--step=99"), "no checkpoint of step 99"),
                           ((), "--workdir is required"),
-                          (("--bogus",), "Unknown command line flag 'bogus'")]:
+                          (("--bogus",), "Unknown command line flag 'bogus'"),
+                          # a virtual file system: refused by the permission check, or (as
+                          # root) by TensorFlow's own write, in one line either way
+                          ((f"--workdir={workdir}", "--out=/proc/dcgan_tf_export"),
+                           "/proc/dcgan_tf_export")]:
         code, _, err = run_main("dcgan_tf.export", *args)
         assert code == 2 and message in one_error_line(err, "dcgan_tf.export"), err
 

@@ -364,13 +364,16 @@ def test_layering_utils_models_data_config_gan_metrics_artifacts_training_comman
 
 
 def test_one_home_for_each_fact():
-    """The extension list, tfds reading, subfolder labels, the central-fraction crop and
-    the integer-list parser each live in one module."""
+    """The extension list, tfds reading, subfolder labels, the central-fraction crop, the
+    integer-list parser, the IDX reader and the place of the mnist5k file each live in one
+    module."""
     checks = {"IMAGE_EXTENSIONS = ": "dcgan_tf/data/files.py",
               "def tfds_builder(": "dcgan_tf/data/tfds_source.py",
               "def class_labels(": "dcgan_tf/data/files.py",
               "def central_fraction(": "dcgan_tf/data/crops.py",
               "def parse_int_list(": "dcgan_tf/utils/cli.py",
+              "def read_idx(": "dcgan_tf/data/idx.py",
+              "mnist_5k.csv.gz": "dcgan_tf/data/mnist5k.py",
               "<!doctype html>": "dcgan_tf/web/index.html"}
     for needle, home in checks.items():
         where = []

@@ -15,6 +15,7 @@ import tensorflow as tf
 from dcgan_tf.models.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
 from dcgan_tf.models import build_models
 from dcgan_tf.gan.schedules import GrowthSchedule
+from dcgan_tf.utils.errors import UserError
 
 SMALL = dict(resolution=16, latent_dim=8, channels=1, fmap_base=64, fmap_max=16)
 
@@ -58,13 +59,59 @@ def test_minibatch_stddev_by_hand_and_on_odd_batches():
     out = layer(x).numpy()
     assert out.shape == (4, 1, 1, 2)
     np.testing.assert_allclose(out[..., 1].ravel(), [1.0] * 4, atol=1e-4)
-    # 6 samples: group size 3 (largest divisor of 6 up to 4); sample i is in group i mod 2
-    x = np.array([0.0, 10.0, 3.0, 10.0, 6.0, 10.0], "float32").reshape(6, 1, 1, 1)
-    stats = layer(x).numpy()[..., 1].ravel()
-    np.testing.assert_allclose(stats, [np.std([0, 3, 6]), 0.0] * 3, atol=1e-3)
-    # a batch of 5 (prime): groups of one sample, standard deviation 0
-    np.testing.assert_allclose(layer(np.ones((5, 2, 2, 3), "float32"))[..., 3], 0.0,
-                               atol=1e-3)
+    # a batch smaller than the group is one group (the paper's code: min(group, N))
+    x = np.array([0.0, 10.0], "float32").reshape(2, 1, 1, 1)
+    np.testing.assert_allclose(layer(x).numpy()[..., 1].ravel(), [5.0, 5.0], atol=1e-3)
+    # a larger batch the group does not divide is an error, not a silently smaller group
+    with pytest.raises(ValueError, match="a batch of 6 does not split into groups of 4"):
+        layer(np.zeros((6, 1, 1, 1), "float32"))
+    traced = tf.function(layer, input_signature=[tf.TensorSpec([None, 1, 1, 1])])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="does not split into groups"):
+        traced(np.zeros((6, 1, 1, 1), "float32"))
+    with pytest.raises(ValueError, match="group_size must be an integer >= 0"):
+        MinibatchStdDev(group_size=-1)
+
+
+def _stddev_by_numpy(x, group_size, num_features=1):
+    """The minibatch-stddev maps of x [N, H, W, C] computed sample by sample in numpy."""
+    n, h, w, c = x.shape
+    groups = n // (group_size or n)  # M groups; sample i is in group i mod M
+    out = np.zeros((n, h, w, num_features))
+    for i in range(n):
+        members = x[i % groups::groups].astype("float64")  # [G, H, W, C]
+        std = np.sqrt(members.var(axis=0) + 1e-8)  # [H, W, C]
+        for f, part in enumerate(np.split(std, num_features, axis=-1)):
+            out[i, :, :, f] = part.mean()
+    return out
+
+
+@pytest.mark.parametrize("group_size,batch,num_features", [(0, 6, 1), (4, 8, 1), (4, 8, 2),
+                                                           (0, 5, 2)])
+def test_minibatch_stddev_against_numpy(group_size, batch, num_features):
+    x = np.random.default_rng(group_size + batch).normal(size=(batch, 3, 3, 4)).astype("float32")
+    x[::2] *= 3.0  # groups differ, so a wrong grouping shows
+    out = MinibatchStdDev(group_size, num_features)(x).numpy()
+    np.testing.assert_allclose(out[..., :4], x)
+    np.testing.assert_allclose(out[..., 4:], _stddev_by_numpy(x, group_size, num_features),
+                               rtol=1e-4)
+    if group_size == 0:  # the whole batch: one value for everybody
+        assert np.ptp(out[..., 4:], axis=0).max() < 1e-6
+
+
+def test_mbstd_group_size_reaches_the_discriminator_and_checks_batches():
+    from dcgan_tf.gan.assemble import build_gan, build_from_config, resolve_config
+    from dcgan_tf.config import Config
+
+    base = dict(model="pggan", resolution=8, channels=1, latent_dim=8, fmap_base=16,
+                fmap_max=8, total_kimg=1.0, dry_run=True)
+    whole = build_from_config(resolve_config(Config(**base, mbstd_group_size=0)))
+    assert whole.discriminator.stddev.group_size == 0
+    default = build_from_config(resolve_config(Config(**base)))
+    assert default.discriminator.stddev.group_size == 4  # the paper's code
+    with pytest.raises(UserError, match=r"Batch size 14 does not split into minibatch-stddev "
+                                        r"groups of 4.*--mbstd_group_size=0"):
+        build_gan(resolve_config(Config(**base, batch_size=16, resolution_batch_sizes="8:14")))
+    build_gan(resolve_config(Config(**base, batch_size=14, mbstd_group_size=0)))
 
 
 def test_layers_round_trip_through_a_keras_file(tmp_path):
@@ -109,20 +156,20 @@ def test_growing_networks_fade_in_from_the_previous_level():
     pair = build_models("pggan", **SMALL)
     g, d = pair.generator, pair.discriminator
     n_vars = (len(g.trainable_variables), len(d.trainable_variables))
-    z = tf.random.normal([6, 8], seed=1)
+    z = tf.random.normal([8, 8], seed=1)  # a multiple of D's minibatch-stddev group (4)
     for level, size in enumerate((4, 8, 16)):
         g.set_level(level)
         d.set_level(level)
         images = g(z)
-        assert images.shape == (6, size, size, 1) and images.dtype == tf.float32
-        assert d(images).shape == (6, 1)
+        assert images.shape == (8, size, size, 1) and images.dtype == tf.float32
+        assert d(images).shape == (8, 1)
     assert (len(g.trainable_variables), len(d.trainable_variables)) == n_vars  # one structure
     g.set_alpha(0.0)
     d.set_alpha(0.0)
     grown = g.grow(z, 2)
     previous = g.upsample(g.grow(z, 1, fade=False))  # the old path, nearest-upsampled
     np.testing.assert_allclose(grown, previous, atol=1e-6)
-    x = tf.random.normal([6, 16, 16, 1], seed=2)
+    x = tf.random.normal([8, 16, 16, 1], seed=2)
     np.testing.assert_allclose(d.score(x, 2), d.score(d.downsample(x), 1, fade=False),
                                atol=1e-5)
     g.set_alpha(1.0)

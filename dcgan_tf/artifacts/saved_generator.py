@@ -8,7 +8,8 @@ An export folder holds
     conditional generators take one more input, labels float32 [N, num_classes] in [0, 1]
     (any mixture, not only one-hot); in `sample` a [1, num_classes] row applies to all.
   generator.keras, discriminator.keras   for keras.saving.load_model
-  export.json                 signatures, latent size and distribution, image size, step
+  export.json                 signatures, latent size and distribution, image size, step,
+                              and `sample_bn`: the BatchNorm statistics the signatures use
 It is written to a temporary folder beside the target and renamed when complete, so a
 crash never leaves a half export.
 
@@ -19,6 +20,13 @@ crash never leaves a half export.
 
 `sample(num, seed)` draws z exactly as `dcgan_tf.models.latent` does for an integer seed, so the
 same seed gives the same images here, in `dcgan_tf.generate` and in the web app.
+
+With `sample_bn="batch"` (--sample_bn=batch) the signatures normalise every BatchNorm over
+the batch of z they are given (training-mode statistics, moving averages untouched, as
+sources 000/003/004 sampled): an image then depends on the other z of its request, and a
+request of one image gets statistics of one. The `.keras` files keep Keras' own layer with
+the moving averages (call it with training=True for batch statistics; that call also
+updates its moving averages).
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ import tensorflow as tf
 
 from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.gan.assemble import model_family
-from dcgan_tf.models.common import with_plain_batchnorm
+from dcgan_tf.config import SAMPLE_BN
+from dcgan_tf.models.common import with_batch_statistics, with_plain_batchnorm
 from dcgan_tf.models.latent import get_latent
 from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, temp_dir_beside
 from dcgan_tf.utils.errors import UserError
@@ -58,15 +67,22 @@ def to_uint8_images(images):
 
 def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
                      latent: str = "normal", discriminator: keras.Model | None = None,
-                     extra_info: dict | None = None, grows: bool = False) -> str:
+                     extra_info: dict | None = None, grows: bool = False,
+                     sample_bn: str = "moving") -> str:
     """Writes the export folder (see module doc) at `path` and returns the path.
 
     The networks of a growing model family (`grows`: ModelFamily.grows) are exported as
-    their final-resolution networks at alpha = 1 (`final_model()`, sharing the weights)."""
+    their final-resolution networks at alpha = 1 (`final_model()`, sharing the weights).
+    `sample_bn`: the BatchNorm statistics of the signatures, moving or batch (module doc)."""
+    if sample_bn not in SAMPLE_BN:
+        raise ValueError(f"Unknown sample_bn {sample_bn!r}. Expected one of {list(SAMPLE_BN)}.")
     if grows:
         generator = generator.final_model()
         if discriminator is not None:
             discriminator = discriminator.final_model()
+    keras_file_generator = generator
+    if sample_bn == "batch":  # the signatures' copy; the .keras file keeps Keras' own layer
+        generator = with_batch_statistics(generator)
     distribution = get_latent(latent)
     num_classes = int(generator.inputs[1].shape[-1]) if len(generator.inputs) == 2 else 0
     archive = keras.export.ExportArchive()
@@ -108,7 +124,7 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     try:
         archive.write_out(tmp, verbose=False)
         # Keras' own BatchNormalization in the files: they load without dcgan_tf
-        with_plain_batchnorm(generator).save(os.path.join(tmp, "generator.keras"))
+        with_plain_batchnorm(keras_file_generator).save(os.path.join(tmp, "generator.keras"))
         if discriminator is not None:
             with_plain_batchnorm(discriminator).save(os.path.join(tmp, "discriminator.keras"))
         image_shape = [None, *generator.output.shape[1:]]
@@ -132,6 +148,8 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
             "latent_dim": latent_dim,
             "latent": latent,
             "image_shape": list(generator.output.shape[1:]),
+            "sample_bn": sample_bn,
+            "sample_bn_note": _SAMPLE_BN_NOTES[sample_bn],
             "keras_files": ["generator.keras"]
             + (["discriminator.keras"] if discriminator is not None else []),
             **(extra_info or {}),
@@ -143,6 +161,17 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+_SAMPLE_BN_NOTES = {
+    "moving": "BatchNorm uses the moving averages of training: each image depends only on "
+              "its own z (and labels).",
+    "batch": "BatchNorm normalises over the batch of z of each request (training-mode "
+             "statistics, as the source sampled; moving averages untouched): an image "
+             "depends on the other z of its request; ask for many at once (a request of one "
+             "image gets the statistics of one). generator.keras holds the moving averages: "
+             "call it with training=True for batch statistics.",
+}
 
 
 def export_info(config, step: int, class_names=None) -> dict:
@@ -177,9 +206,12 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
     try:
         return export_generator(generator, config.latent_dim, out, latent=config.latent,
                                 discriminator=discriminator, extra_info=info,
-                                grows=model_family(config).grows)
+                                grows=model_family(config).grows,
+                                sample_bn=config.sample_bn)
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
+    except tf.errors.OpError as e:  # TensorFlow's own file writes (SavedModel, variables)
+        raise UserError(f"Cannot write the export to {out!r}: {e.message}.") from e
 
 
 # ---------------------------------------------------------------------------------- reading

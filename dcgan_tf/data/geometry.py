@@ -22,7 +22,9 @@ class Geometry:
 
 
 def fit_geometry(image, geometry: Geometry):
-    """uint8/float image [H, W, c] in [0, 255] -> float32 pixels [R, R, C] in [0, 255]."""
+    """uint8/float image [H, W, c] in [0, 255] -> float32 pixels [R, R, C] in [0, 255].
+    A batch of images of one size [N, H, W, c] -> [N, R, R, C], the same pixels as image by
+    image (arrays in memory are fitted by batches: several times faster)."""
     image = tf.cast(image, tf.float32)
     have = image.shape[-1]
     if have == 4:
@@ -40,19 +42,20 @@ def fit_geometry(image, geometry: Geometry):
         image = tf.image.resize(image, size, antialias=True)
     else:  # resize_then_center (source 000: 256x256, then the central 64x64)
         shape = tf.cast(tf.shape(image), tf.float32)
-        x, y, w, h = central_fraction(shape[0], shape[1], geometry.resolution,
+        x, y, w, h = central_fraction(shape[-3], shape[-2], geometry.resolution,
                                       geometry.load_size)
         box = [tf.cast(tf.round(v), tf.int32) for v in (y, x, h, w)]
         image = tf.image.crop_to_bounding_box(image, box[0], box[1], tf.maximum(box[2], 1),
                                               tf.maximum(box[3], 1))
         image = tf.image.resize(image, size, antialias=True)
     image = tf.clip_by_value(image, 0.0, 255.0)
-    image.set_shape((geometry.resolution, geometry.resolution, geometry.channels))
+    image.set_shape(image.shape[:-3].concatenate(
+        (geometry.resolution, geometry.resolution, geometry.channels)))
     return image
 
 
 def _center_square(image):
     shape = tf.shape(image)
-    h, w = shape[0], shape[1]
+    h, w = shape[-3], shape[-2]
     side = tf.minimum(h, w)
     return tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)

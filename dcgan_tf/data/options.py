@@ -23,8 +23,11 @@ def _option(default, help_text: str):
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
     source: str = _option("", "A folder of images (recursive), an .npz with 'images' (and "
-        "'labels', 'label_names'), tfds:NAME, or digits (scikit-learn's 8x8 digits, "
-        "offline).")
+        "'labels', 'label_names'), IDX files (a folder of *-idx3-ubyte[.gz] with their "
+        "*-idx1-ubyte[.gz] labels: every split in it; or one images file: that split; "
+        "MNIST, Fashion-MNIST, KMNIST, EMNIST), tfds:NAME, digits (scikit-learn's 8x8 "
+        "digits, offline) or mnist5k (5,000 real 28x28 MNIST digits with labels, offline: "
+        "pip install \"dcgan_tf[mnist]\").")
     out: str = _option("", "Folder to write the TFRecord shards and metadata.json into.")
     sizes: tuple[int, ...] = _option((64,), "Output size in pixels (square); several, e.g. "
         "4,8,16,32,64, write one subfolder per size.")
@@ -56,8 +59,8 @@ class BuildOptions:
     overwrite: bool = _option(False, "Replace a different dataset already in --out.")
     stack_digits: int = _option(0, "Stacked digits (Srivastava et al. 2017): write N images "
         "of three random labelled digits of --source in the R, G, B channels, labelled 100 "
-        "d_R + 10 d_G + d_B (1,000 modes); e.g. --source=tfds:mnist or digits, --channels=3; "
-        "0: off.")
+        "d_R + 10 d_G + d_B (1,000 modes); any labelled 0-9 source, e.g. --source=mnist5k, "
+        "an MNIST IDX folder, tfds:mnist or digits, with --channels=3; 0: off.")
     stack_seed: int = _option(0, "Seed of the stacked digits' draws.")
 
     def validate(self) -> None:
@@ -65,8 +68,8 @@ class BuildOptions:
             if not ok:
                 raise UserError(message)
 
-        need(self.source, "--source is empty: name a folder of images, an .npz file, "
-                          "tfds:NAME or digits.")
+        need(self.source, "--source is empty: name a folder of images, an .npz file, IDX "
+                          "files, tfds:NAME, digits or mnist5k.")
         need(self.out, "--out is empty: name the folder to write the TFRecords into.")
         need(len(self.sizes) > 0 and all(2 <= s <= 4096 for s in self.sizes),
              f"--size must be one or more sizes in [2, 4096], got {list(self.sizes)}.")

@@ -62,7 +62,8 @@ def list_items(opts: BuildOptions):
 def _folder_items(opts: BuildOptions):
     root = opts.source
     if not os.path.isdir(root):
-        raise UserError(f"--source {root!r} is not a folder, an .npz file or tfds:NAME.")
+        raise UserError(f"--source {root!r} is not a folder, an .npz file, IDX files, "
+                        "tfds:NAME, digits or mnist5k.")
     files = list_files(root)
     items, skipped = [], []
     class_names, labels = class_labels(files) if opts.class_subfolders else ([], [None] * len(files))
@@ -95,10 +96,28 @@ def _npz_items(opts: BuildOptions):
     if labels is not None and names is None:
         names = [str(i) for i in range(int(labels.max()) + 1)] if len(labels) else []
     images = _uint8(images)
-    stem = os.path.basename(opts.source)
-    items = [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])
-             for i in range(len(images))]
-    return items, names, []
+    return _array_items(os.path.basename(opts.source), images, labels), names, []
+
+
+def _array_items(stem: str, images: np.ndarray, labels):
+    """uint8 arrays [N, H, W, C] (and labels) as items keyed STEM#index."""
+    return [Item(f"{stem}#{i}", None if labels is None else int(labels[i]), array=images[i])
+            for i in range(len(images))]
+
+
+def _mnist5k_items(opts: BuildOptions):
+    from dcgan_tf.data.mnist5k import LABEL_NAMES, NAME, load_mnist5k
+
+    images, labels = load_mnist5k()  # uint8 [5000, 28, 28, 1], resized by the builder
+    return _array_items(NAME, images, labels), list(LABEL_NAMES), []
+
+
+def _idx_items(opts: BuildOptions):
+    from dcgan_tf.data.idx import load_idx
+
+    images, labels, names = load_idx(opts.source)
+    return _array_items(os.path.basename(os.path.normpath(opts.source)), images, labels), \
+        names, []
 
 
 def _digits_items(opts: BuildOptions):
@@ -118,8 +137,8 @@ def _stacked_items(opts: BuildOptions):
     items, _, _ = list_items(base)
     arrays = [item for item in items if item.array is not None and item.label is not None]
     if not arrays or len(arrays) < len(items):
-        raise UserError("--stack_digits needs labelled images in memory: --source=digits, "
-                        "tfds:mnist or an .npz with 'labels'.")
+        raise UserError("--stack_digits needs labelled images in memory: --source=mnist5k, "
+                        "digits, IDX files with labels, tfds:mnist or an .npz with 'labels'.")
     gray = []
     for item in arrays:
         image = item.array if item.array.ndim == 3 else item.array[..., None]
@@ -154,5 +173,5 @@ def _tfds_items(opts: BuildOptions):
     return items, data.label_names, []
 
 
-_ITEM_READERS = {"digits": _digits_items, "tfds": _tfds_items, "npz": _npz_items,
-                 "path": _folder_items}
+_ITEM_READERS = {"digits": _digits_items, "mnist5k": _mnist5k_items, "tfds": _tfds_items,
+                 "npz": _npz_items, "idx": _idx_items, "path": _folder_items}

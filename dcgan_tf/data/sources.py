@@ -1,6 +1,7 @@
 """Any --data as a `Source`: decoded images at the model's geometry, and how many.
 
-    source = open_source("digits" | "tfds:mnist" | FOLDER | TFRECORDS | FILE.npz, geometry)
+    source = open_source("digits" | "mnist5k" | "tfds:mnist" | FOLDER | TFRECORDS | FILE.npz
+                         | IDX FOLDER OR FILE, geometry)
 
 The kind of a --data string is decided once, by dcgan_tf.data.files.source_kind. A
 source that fits in memory is decoded once into uint8 arrays (`materialize`); the
@@ -103,7 +104,7 @@ def open_source(data: str, geometry: Geometry, *, tfds_split="train", tfds_data_
         )
     if not data:
         raise UserError("--data is empty: name a folder of images, TFRecords, an .npz file, "
-                        "'tfds:NAME' or 'digits'.")
+                        "IDX files, 'tfds:NAME', 'digits' or 'mnist5k'.")
     source = _OPENERS[source_kind(data)](data, geometry, tfds_split, tfds_data_dir)
     # In memory when it fits: decoded once, permuted statelessly per epoch.
     listed, exact = source.num_examples, source.exact_count
@@ -163,6 +164,30 @@ def _digits_source(data, geometry: Geometry, split, data_dir) -> Source:
     return Source("digits", ds, len(images), has_labels=True, label_names=list(LABEL_NAMES))
 
 
+def _array_source(name: str, images, labels, names, geometry: Geometry) -> Source:
+    """Pixel arrays [N, H, W, C] in [0, 255] (and int32 labels [N] or None) brought to the
+    model's geometry (by batches: all have one size)."""
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(256)
+    ds = ds.map(lambda im: fit_geometry(im, geometry), num_parallel_calls=AUTOTUNE).unbatch()
+    if labels is not None:
+        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(labels)))
+    return Source(name, ds, len(images), has_labels=labels is not None, label_names=names)
+
+
+def _mnist5k_source(data, geometry: Geometry, split, data_dir) -> Source:
+    from dcgan_tf.data.mnist5k import LABEL_NAMES, NAME, load_mnist5k
+
+    images, labels = load_mnist5k()  # uint8 [5000, 28, 28, 1]
+    return _array_source(NAME, images, labels, list(LABEL_NAMES), geometry)
+
+
+def _idx_source(path: str, geometry: Geometry, split, data_dir) -> Source:
+    from dcgan_tf.data.idx import load_idx
+
+    images, labels, names = load_idx(path)  # uint8 [N, H, W, 1]
+    return _array_source(path, images, labels, names, geometry)
+
+
 def _npz_source(path: str, geometry: Geometry, split, data_dir) -> Source:
     images, labels, names = load_npz(path)
     # Floats (in [0, 1] or [0, 255]) stay floats, unrounded: non-finite values reach the
@@ -170,11 +195,7 @@ def _npz_source(path: str, geometry: Geometry, split, data_dir) -> Source:
     if images.dtype != np.uint8:
         scale = 255.0 if images.max() <= 1.0 else 1.0
         images = np.clip(images.astype(np.float32) * scale, 0, 255)
-    ds = tf.data.Dataset.from_tensor_slices(images)
-    ds = ds.map(lambda im: fit_geometry(im, geometry), num_parallel_calls=AUTOTUNE)
-    if labels is not None:
-        ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(labels)))
-    return Source(path, ds, len(images), has_labels=labels is not None, label_names=names)
+    return _array_source(path, images, labels, names, geometry)
 
 
 def _tfds_source(data, geometry: Geometry, split, data_dir) -> Source:
@@ -200,14 +221,14 @@ def _path_source(data: str, geometry: Geometry, split, data_dir) -> Source:
     if os.path.isfile(data):
         raise UserError(f"--data {data!r} is a file but not an image archive: expected a "
                         "folder of images or TFRecords, a TFRecord file, an .npz file, "
-                        "'tfds:NAME' or 'digits'.")
+                        "IDX files, 'tfds:NAME', 'digits' or 'mnist5k'.")
     raise UserError(f"--data {data!r} does not exist (expected a folder of images or "
-                    "TFRecords, a TFRecord file or glob, an .npz file, 'tfds:NAME' or "
-                    "'digits').")
+                    "TFRecords, a TFRecord file or glob, an .npz file, IDX files, "
+                    "'tfds:NAME', 'digits' or 'mnist5k').")
 
 
-_OPENERS = {"digits": _digits_source, "tfds": _tfds_source, "npz": _npz_source,
-            "path": _path_source}
+_OPENERS = {"digits": _digits_source, "mnist5k": _mnist5k_source, "tfds": _tfds_source,
+            "npz": _npz_source, "idx": _idx_source, "path": _path_source}
 
 
 def _folder_source(data: str, geometry: Geometry) -> Source:

@@ -55,7 +55,7 @@ def augment_batch(images, flips: Flips, seed):
 
 def training_stream(source: Source, flips: Flips = NO_FLIPS, *, batch_size: int, seed: int,
                     start_step: int = 0, end_step: int | None = None,
-                    shuffle_buffer: int = 10_000,
+                    shuffle_buffer: int = 10_000, shuffle: bool = True,
                     with_labels: bool = False) -> tf.data.Dataset:
     """Deterministic, resumable batches for steps [start_step, end_step) (endless when
     end_step is None); an epoch is `source.steps_per_epoch(batch_size)` steps.
@@ -67,6 +67,8 @@ def training_stream(source: Source, flips: Flips = NO_FLIPS, *, batch_size: int,
     are created (a flat_map over epochs made tf.data's autotuner stall for ~50 s after
     100 epochs). Streamed sources use a shuffle buffer seeded by (seed, first epoch):
     deterministic for a given start, but not batch-identical across a resume.
+    `shuffle=False`: every epoch in the source's own order (PyTorch's shuffle=False,
+    source 003); flips stay random.
     """
     steps_per_epoch = source.steps_per_epoch(batch_size)
     per_epoch = steps_per_epoch * batch_size
@@ -83,10 +85,11 @@ def training_stream(source: Source, flips: Flips = NO_FLIPS, *, batch_size: int,
             seeds = tf.stack([tf.fill([batch_size], tf.constant(PERMUTATION_SALT, tf.int64)),
                               tf.fill([batch_size], tf.constant(seed, tf.int64)),
                               tf.fill([batch_size], epoch)], axis=1)  # [B, 3]
-            # The raw op: tf.random.experimental.index_shuffle mis-pads [n, 2] seeds.
-            index = tf.raw_ops.RandomIndexShuffle(
-                index=positions % per_epoch, seed=seeds,
-                max_index=tf.fill([batch_size], last), rounds=4)
+            index = positions % per_epoch  # --noshuffle: the source's own order
+            if shuffle:
+                # The raw op: tf.random.experimental.index_shuffle mis-pads [n, 2] seeds.
+                index = tf.raw_ops.RandomIndexShuffle(
+                    index=index, seed=seeds, max_index=tf.fill([batch_size], last), rounds=4)
             images = to_model_range(tf.gather(images_u8, index))
             images = augment_batch(images, flips, tf.stack([tf.constant(seed, tf.int64),
                                                             positions[0]]))
@@ -100,9 +103,10 @@ def training_stream(source: Source, flips: Flips = NO_FLIPS, *, batch_size: int,
     else:
         start_epoch, offset = divmod(start_step, steps_per_epoch)
         epochs = None if end_step is None else max(-(-end_step // steps_per_epoch) - start_epoch, 1)
-        ds = source.dataset.shuffle(min(shuffle_buffer, source.num_examples),
-                                    seed=seed * 1_000_003 + start_epoch,
-                                    reshuffle_each_iteration=True)
+        ds = source.dataset
+        if shuffle:
+            ds = ds.shuffle(min(shuffle_buffer, source.num_examples),
+                            seed=seed * 1_000_003 + start_epoch, reshuffle_each_iteration=True)
         ds = ds.take(per_epoch).repeat(epochs).batch(batch_size, drop_remainder=True)
 
         def finish(step, element):

@@ -107,6 +107,23 @@ def growth_schedule(config, final_resolution: int | None = None) -> GrowthSchedu
         learning_rates=resolution_map("resolution_lrs", config.resolution_lrs, float))
 
 
+def check_stddev_groups(config, discriminator) -> None:
+    """Every batch size of the run (--batch_size, --resolution_batch_sizes) must split into
+    D's minibatch-stddev groups (a batch smaller than a group is one group): ValueError
+    naming the size and the flags before training starts, not at the first step."""
+    group = getattr(discriminator, "group_size", 0)
+    if not group:
+        return
+    sizes = {config.batch_size} | {size for _, size in resolution_map(
+        "resolution_batch_sizes", config.resolution_batch_sizes, int)}
+    bad = sorted(size for size in sizes if size > group and size % group)
+    if bad:
+        raise ValueError(f"Batch size {bad[0]} does not split into minibatch-stddev groups of "
+                         f"{group}: use multiples of {group} (--batch_size, "
+                         "--resolution_batch_sizes) or --mbstd_group_size=0 (the whole "
+                         "batch).")
+
+
 def step_components(config, generator, discriminator=None) -> dict:
     """Keyword arguments of `GAN.compile` (besides the optimizers) for `config`."""
     spec = losses_lib.get_loss(config.loss)
@@ -139,8 +156,10 @@ def build_gan(config, pair: ModelPair | None = None, *, plain_batchnorm: bool = 
     Raises UserError for a bad value."""
     try:
         pair = pair or build_from_config(config, plain_batchnorm=plain_batchnorm)
+        check_stddev_groups(config, pair.discriminator)
         gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
-                  latent=config.latent, head=config.d_head, seed=config.seed)
+                  latent=config.latent, head=config.d_head, seed=config.seed,
+                  sample_bn=config.sample_bn)
         d_opt, g_opt = optimizers(config)
         gan.compile(d_opt, g_opt,
                     **step_components(config, pair.generator, pair.discriminator),

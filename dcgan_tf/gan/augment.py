@@ -272,3 +272,59 @@ class AdaptiveAugment(Augmentation):
     def checkpoint_items(self):
         return {"ada_p": self.p, "ada_rt": self.rt, "ada_sign_sum": self.sign_sum,
                 "ada_count": self.count}
+
+
+@AUGMENTATIONS.register("gridmask")
+class GridMask(Augmentation):
+    """GridMask (Chen et al. 2020, "GridMask Data Augmentation"), as source 000's Fig. 3
+    applies it to the crops, here on every image D sees, real and fake, in D and G updates
+    (so G is not pushed to draw the mask). With probability `prob` per image, a grid of
+    squares is set to 0 (the middle of [-1, 1]): the image is cut into d x d units (d drawn
+    per image, uniform in [d_min, d_max] x the shorter side, in pixels; the grid shifted by
+    random offsets in [0, d)), and in each unit a square of side round((1 - ratio) x d) is
+    removed, so a fraction (1 - ratio)^2 of the image is masked (the paper's keep ratio
+    1 - (1 - r)^2). Without the paper's optional rotation of the grid. A multiplication by
+    a constant mask: gradients pass where the image is kept."""
+
+    name = "gridmask"
+
+    def __init__(self, prob: float = 1.0, ratio: float = 0.6, d_min: float = 0.43,
+                 d_max: float = 1.0):
+        for flag, value in (("gridmask", prob), ("gridmask_ratio", ratio)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0.0 <= value <= 1.0):
+                raise ValueError(f"--{flag} must be in [0, 1], got {value!r}.")
+        if not (isinstance(d_min, (int, float)) and isinstance(d_max, (int, float))
+                and 0.0 < d_min <= d_max <= 1.0):
+            raise ValueError("--gridmask_d_min and --gridmask_d_max must satisfy 0 < min <= "
+                             f"max <= 1 (fractions of the image side), got {d_min!r} and "
+                             f"{d_max!r}.")
+        self.prob, self.ratio = float(prob), float(ratio)
+        self.d_min, self.d_max = float(d_min), float(d_max)
+
+    @classmethod
+    def from_config(cls, config):
+        if config.gridmask <= 0:
+            return None
+        return cls(config.gridmask, config.gridmask_ratio, config.gridmask_d_min,
+                   config.gridmask_d_max)
+
+    def mask(self, n, height: int, width: int, gan):
+        """[N, H, W, 1] bool: True where the image is removed."""
+        side = min(height, width)
+        low = max(2, int(round(self.d_min * side)))
+        high = max(low, int(round(self.d_max * side)))
+        d = tf.random.stateless_uniform([n], gan.next_seed(), low, high + 1, dtype=tf.int32)
+        removed = tf.cast(tf.round((1.0 - self.ratio) * tf.cast(d, tf.float32)), tf.int32)
+        offsets = tf.cast(tf.floor(_uniform([n, 2], gan) * tf.cast(d, tf.float32)[:, None]),
+                          tf.int32)  # [N, 2]: (y, x) shift of the grid
+        ys = tf.math.floormod(tf.range(height)[None, :] + offsets[:, :1], d[:, None])  # [N, H]
+        xs = tf.math.floormod(tf.range(width)[None, :] + offsets[:, 1:], d[:, None])  # [N, W]
+        in_y, in_x = ys < removed[:, None], xs < removed[:, None]
+        applied = _uniform([n], gan) < self.prob  # [N]
+        return (in_y[:, :, None, None] & in_x[:, None, :, None]
+                & applied[:, None, None, None])
+
+    def __call__(self, images, gan):
+        cut = self.mask(tf.shape(images)[0], images.shape[1], images.shape[2], gan)
+        return images * tf.cast(~cut, images.dtype)

@@ -33,12 +33,14 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from dcgan_tf.config import SAMPLE_BN
 from dcgan_tf.gan import losses as losses_lib
 from dcgan_tf.gan import step_metrics
 from dcgan_tf.gan.gradients import loss_scaled, present, replicas, summed
 from dcgan_tf.gan.growth import NoGrowth
 from dcgan_tf.gan.regularizers import StepContext
 from dcgan_tf.gan.update import UpdateRule
+from dcgan_tf.models.common import with_batch_statistics
 from dcgan_tf.models.heads import get_head
 from dcgan_tf.models.latent import get_latent
 from dcgan_tf.utils.registry import check_positive_int
@@ -64,6 +66,24 @@ def network_items(generator, discriminator) -> dict:
     return {"generator": generator, "discriminator": discriminator}
 
 
+class _BatchStatisticsCopies:
+    """The batch-statistics copy of each sampling generator (models.common.
+    with_batch_statistics), made once and given the generator's current weights on each
+    use. A plain object, so Keras and tf.train.Checkpoint do not track the copies."""
+
+    def __init__(self):
+        self._copies = {}
+
+    def of(self, generator):
+        copy = self._copies.get(id(generator))
+        if copy is None or copy[0] is not generator:
+            copy = self._copies[id(generator)] = (generator, with_batch_statistics(generator))
+            return copy[1]
+        if copy[1] is not generator:
+            copy[1].set_weights(generator.get_weights())
+        return copy[1]
+
+
 class GAN(keras.Model):
     """Trains `generator` against `discriminator` with `fit`.
 
@@ -75,11 +95,20 @@ class GAN(keras.Model):
       head: discriminator head name (`sigmoid`, `softmax2`, `linear`).
       seed: seed of the model's SeedGenerator; the same seed draws the same z, flips and
         noise in the same order.
+      sample_bn: the BatchNorm statistics of `sample_images` (tiles, evaluation during
+        training): `moving` (the moving averages, inference mode) or `batch` (each sampled
+        batch's own, as sources 000/003/004 sample; the moving averages are not updated).
     """
 
     def __init__(self, generator, discriminator, *, latent_dim: int, latent: str = "normal",
-                 head: str = "sigmoid", seed: int | None = None, name: str = "gan", **kwargs):
+                 head: str = "sigmoid", seed: int | None = None, sample_bn: str = "moving",
+                 name: str = "gan", **kwargs):
         super().__init__(name=name, **kwargs)
+        if sample_bn not in SAMPLE_BN:
+            raise ValueError(f"Unknown sample_bn {sample_bn!r}. Expected one of "
+                             f"{list(SAMPLE_BN)}.")
+        self.sample_bn = sample_bn
+        self._batch_statistics = _BatchStatisticsCopies()
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = check_positive_int("latent_dim", latent_dim)
@@ -195,8 +224,11 @@ class GAN(keras.Model):
 
     def sample_images(self, z, labels=None):
         """Images in [-1, 1] from the sampling generator (the EMA copy when kept), in
-        inference mode: what tiles and exports show."""
+        inference mode with BatchNorm statistics as `sample_bn` says: what tiles and
+        exports show."""
         generator = self.sampling_generator
+        if self.sample_bn == "batch":
+            generator = self._batch_statistics.of(generator)
         if self.num_classes:
             return generator([z, self._labels(labels, z)], training=False)
         return self.growth.present(generator(z, training=False))

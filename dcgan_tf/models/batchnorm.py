@@ -20,6 +20,12 @@ the last, inputs that are not 2-D or 4-D, epsilon below cuDNN's minimum.
 `models.common.with_plain_batchnorm(model)` gives a copy with Keras' class in place of
 this one, for the `.keras` files an export writes (they load where dcgan_tf is not
 installed).
+
+`BatchStatisticsNormalization` is the sampling side of `--sample_bn=batch`: the same
+variables, but every call normalises with the statistics of the batch it is given and
+never touches the moving averages (what sources 000/003 get from PyTorch's train mode and
+source 004 from `tf.nn.moments` when they draw samples). `models.common.
+with_batch_statistics(model)` puts it in place of every BatchNormalization of a copy.
 """
 
 from __future__ import annotations
@@ -64,4 +70,24 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                                     + variance * (1.0 - momentum))
         if flat:
             y = y[:, 0, 0, :]
+        return tf.cast(y, self.compute_dtype)
+
+
+@keras.saving.register_keras_serializable(package="dcgan_tf")
+class BatchStatisticsNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization that always normalises with the mean and (biased) variance of its
+    input batch, in training and inference alike, and never updates its moving averages:
+    sampling "in train mode" without side effects (the moving averages stay those of
+    training). The output of one sample depends on the others in its batch."""
+
+    def call(self, inputs, training=None, mask=None):
+        x = tf.cast(inputs, tf.float32)
+        axis = self.axis % len(x.shape)
+        reduce_axes = [i for i in range(len(x.shape)) if i != axis]
+        mean, variance = tf.nn.moments(x, reduce_axes, keepdims=True)
+        shape = [1] * len(x.shape)
+        shape[axis] = x.shape[axis]
+        scale = tf.reshape(tf.cast(self.gamma, tf.float32), shape) if self.scale else None
+        offset = tf.reshape(tf.cast(self.beta, tf.float32), shape) if self.center else None
+        y = tf.nn.batch_normalization(x, mean, variance, offset, scale, self.epsilon)
         return tf.cast(y, self.compute_dtype)

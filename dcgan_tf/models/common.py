@@ -7,7 +7,7 @@ import dataclasses
 import keras
 
 from dcgan_tf.models.heads import get_head
-from dcgan_tf.models.batchnorm import FusedBatchNormalization
+from dcgan_tf.models.batchnorm import BatchStatisticsNormalization, FusedBatchNormalization
 from dcgan_tf.utils.registry import check_positive_int
 
 # DCGAN paper (Radford et al. 2016, sec. 4): all weights from N(0, 0.02).
@@ -130,6 +130,23 @@ def with_plain_batchnorm(model: keras.Model) -> keras.Model:
     def replace(layer, fresh):
         if isinstance(layer, FusedBatchNormalization):
             return keras.layers.BatchNormalization.from_config(layer.get_config())
+        return fresh
+
+    copy = _clone_layers(model, replace)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def with_batch_statistics(model: keras.Model) -> keras.Model:
+    """`model` itself when it has no BatchNormalization; otherwise a copy (same weights at
+    the time of the call) whose BatchNorm layers normalise with the statistics of each batch
+    they are given and never update their moving averages (--sample_bn=batch)."""
+    if not any(isinstance(l, keras.layers.BatchNormalization) for l in all_layers(model)):
+        return model
+
+    def replace(layer, fresh):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            return BatchStatisticsNormalization.from_config(layer.get_config())
         return fresh
 
     copy = _clone_layers(model, replace)

@@ -8,8 +8,10 @@ chained to super, registered as serializable under the package name "dcgan_tf" (
   same scale.
 - PixelNorm: x / sqrt(mean over channels of x^2 + eps) per pixel (sec. 4.2), in float32.
 - MinibatchStdDev: appends the standard deviation of features over groups of samples as
-  extra feature maps (sec. 3), statistics in float32; batches not divisible by the group
-  size use the largest group size that divides them.
+  extra feature maps (sec. 3), statistics in float32. Group size 0 takes the whole batch
+  (as the paper's sec. 3 text and source 001 describe it); the paper's code uses groups of
+  4, and a batch smaller than the group is one group (its tf.minimum); a larger batch that
+  the group size does not divide is an error, not a silently smaller group.
 - FadeIn: old + alpha * (new - old) with alpha in a non-trainable variable, so changing
   alpha never retraces a compiled step.
 """
@@ -113,22 +115,22 @@ class PixelNorm(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
-def _largest_divisor(n, at_most: int):
-    """The largest g <= at_most that divides n (n a scalar int32 tensor)."""
-    g = tf.constant(1, tf.int32)
-    for candidate in range(2, at_most + 1):
-        g = tf.where(tf.equal(tf.math.floormod(n, candidate), 0), candidate, g)
-    return g
-
-
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MinibatchStdDev(keras.layers.Layer):
-    """Appends `num_features` maps: per group of `group_size` samples, the standard deviation
-    of every feature over the group, averaged over pixels and channels (in `num_features`
-    channel slices); every sample of a group gets its group's value."""
+    """Appends `num_features` maps: per group of `group_size` samples (0: the whole batch),
+    the standard deviation of every feature over the group, averaged over pixels and
+    channels (in `num_features` channel slices); every sample of a group gets its group's
+    value. Sample i belongs to group i mod (N / group size), as in the paper's code.
+
+    A batch smaller than `group_size` is one group. A larger batch must be a multiple of
+    it: a fallback to a smaller divisor would change the statistic silently (a prime batch
+    would give groups of one and a constant 0 map), so it raises instead."""
 
     def __init__(self, group_size: int = 4, num_features: int = 1, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 0:
+            raise ValueError(f"MinibatchStdDev: group_size must be an integer >= 0 (0: the "
+                             f"whole batch), got {group_size!r}.")
         self.group_size = group_size
         self.num_features = num_features
 
@@ -137,11 +139,26 @@ class MinibatchStdDev(keras.layers.Layer):
             raise ValueError(f"MinibatchStdDev: {input_shape[-1]} channels do not split into "
                              f"{self.num_features} feature groups.")
 
+    def _not_divisible(self, batch) -> str:
+        return (f"MinibatchStdDev: a batch of {batch} does not split into groups of "
+                f"{self.group_size}; use a batch size that is a multiple of the group size "
+                "(or group size 0: the whole batch).")
+
     def call(self, x):
         shape = tf.shape(x)
         n, h, w, c = shape[0], shape[1], shape[2], shape[3]
         f = self.num_features
-        g = _largest_divisor(n, self.group_size)
+        if self.group_size == 0:
+            g = n
+        else:
+            static_n = x.shape[0]
+            if static_n is not None and static_n > self.group_size and static_n % self.group_size:
+                raise ValueError(self._not_divisible(static_n))
+            g = tf.minimum(tf.constant(self.group_size, tf.int32), n)
+            check = tf.debugging.assert_equal(tf.math.floormod(n, g), 0,
+                                              message=self._not_divisible("N"))
+            with tf.control_dependencies([check]):
+                x = tf.identity(x)
         y = tf.reshape(tf.cast(x, tf.float32), [g, -1, h, w, f, c // f])  # [G, M, H, W, F, c]
         y = y - tf.reduce_mean(y, axis=0)
         y = tf.sqrt(tf.reduce_mean(tf.square(y), axis=0) + 1e-8)  # [M, H, W, F, c]

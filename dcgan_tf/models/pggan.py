@@ -228,12 +228,18 @@ class ProgressiveDiscriminator(_Growing):
 
 
 def build_pggan(*, resolution: int = 32, latent_dim: int = 512, channels: int = 3,
-                head: str = "linear", fmap_base: int = 8192, fmap_max: int = 512) -> ModelPair:
+                head: str = "linear", fmap_base: int = 8192, fmap_max: int = 512,
+                mbstd_group_size: int = 4) -> ModelPair:
     units = check_common(model="pggan", resolution=resolution, resolutions=RESOLUTIONS,
                          latent_dim=latent_dim, channels=channels, head=head)
     for name, value in (("fmap_base", fmap_base), ("fmap_max", fmap_max)):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     generator = ProgressiveGenerator(latent_dim, resolution, channels, fmap_base, fmap_max)
-    discriminator = ProgressiveDiscriminator(resolution, channels, units, fmap_base, fmap_max)
+    if (isinstance(mbstd_group_size, bool) or not isinstance(mbstd_group_size, int)
+            or mbstd_group_size < 0):
+        raise ValueError("mbstd_group_size must be an integer >= 0 (0: the whole batch), got "
+                         f"{mbstd_group_size!r}.")
+    discriminator = ProgressiveDiscriminator(resolution, channels, units, fmap_base, fmap_max,
+                                             group_size=mbstd_group_size)
     return ModelPair(generator, discriminator, latent_dim, resolution, channels, head)

@@ -111,14 +111,14 @@ class SampleTiles(keras.callbacks.Callback):
     TensorBoard image summary of the same tile."""
 
     def __init__(self, fixed_z, tile_path, every: int, grid: int, writer=None,
-                 fixed_labels=None, row_names=None):
+                 fixed_labels=None, row_names=None, rows: int | None = None):
         super().__init__()
         self.fixed_z = fixed_z
         self.fixed_labels = fixed_labels  # conditional: one class per row
         self.row_names = row_names
         self.tile_path = tile_path  # step -> PNG path (Workdir.sample_path)
         self.interval = Interval(every)
-        self.rows = len(row_names) if row_names is not None else grid
+        self.rows = len(row_names) if row_names is not None else (rows or grid)
         self.grid = grid
         self.writer = writer
         self._last = None

@@ -18,11 +18,12 @@ class RunData:
     row_names: list[str] | None  # conditional runs: the class of each tile row
     steps_per_epoch: int
     real_per_step: int  # real images one train step reads (batch_size x d_steps)
+    shuffle: bool = True  # --noshuffle: every epoch in the source's order (source 003)
 
     def stream(self, batch_size: int, *, seed: int, **options):
         """`training_stream` over this run's source."""
         return training_stream(self.source, self.flips, batch_size=batch_size, seed=seed,
-                               **options)
+                               shuffle=self.shuffle, **options)
 
 
 def open_data(config) -> RunData:
@@ -35,4 +36,4 @@ def open_data(config) -> RunData:
     row_names = source.check_labels(config.num_classes) if config.num_classes else None
     real_per_step = config.batch_size * config.d_steps
     return RunData(source, Flips(config.flip_lr, config.flip_ud), row_names,
-                   source.steps_per_epoch(real_per_step), real_per_step)
+                   source.steps_per_epoch(real_per_step), real_per_step, config.shuffle)

@@ -111,7 +111,8 @@ def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list,
                            evaluations, total, writer, growing, out)
     if not os.path.exists(own.real_batch_path):  # the first real batch, once (source 003)
         first = data.stream(data.real_per_step, seed=config.seed, end_step=1)
-        write_tile(own.real_batch_path, next(iter(first)).numpy()[: config.sample_grid ** 2],
+        write_tile(own.real_batch_path,
+                   next(iter(first)).numpy()[: sample_rows(config) * config.sample_grid],
                    rows=None, cols=config.sample_grid)
     result = _train(config, gan, data, total, ckpt, callbacks, writer, wd, role, growing, out)
     writer.flush()
@@ -148,12 +149,17 @@ def _open_data(config: Config, own: Workdir, schedule):
     return data, total, evaluations
 
 
+def sample_rows(config: Config) -> int:
+    """Rows of the sample tile: one per class (conditional), else --sample_rows or square."""
+    return config.num_classes or config.sample_rows or config.sample_grid
+
+
 def _open_state(config: Config, gan, strategy, wd: Workdir, own: Workdir, previous,
                 data: RunData, growing: bool, out):
     """The fixed sample noise and the checkpoint, restored from `wd` when it holds one;
     writes the run's config (and class names). Returns (checkpoint, fixed_z, labels)."""
     grid = config.sample_grid
-    rows = config.num_classes or grid  # conditional: one class per row
+    rows = sample_rows(config)
     fixed_z = tf.Variable(gan.sample_latent(rows * grid,
                                             seed=config.seed + cb.FIXED_NOISE_SEED_OFFSET),
                           trainable=False, name="fixed_z")
@@ -213,7 +219,8 @@ def _callbacks(config: Config, gan, wd: Workdir, own: Workdir, ckpt, fixed_z, fi
         return path
 
     samples = cb.SampleTiles(fixed_z, own.sample_path, config.sample_every, config.sample_grid,
-                             writer, fixed_labels=fixed_labels, row_names=data.row_names)
+                             writer, fixed_labels=fixed_labels, row_names=data.row_names,
+                             rows=sample_rows(config))
     stopper = cb.StopOnSignal(save)
     callbacks = [
         Throughput(),
@@ -298,7 +305,7 @@ def _export_later(config: Config, gan, wd: Workdir, result: RunResult, row_names
     def export():
         export_generator(gan.sampling_generator, config.latent_dim, wd.export_dir,
                          latent=config.latent, discriminator=gan.discriminator,
-                         extra_info=info, grows=growing)
+                         extra_info=info, grows=growing, sample_bn=config.sample_bn)
         result.export_path = wd.export_dir
         print(f"Exported the generator to {wd.export_dir}.", file=out)
 

@@ -51,6 +51,20 @@ def fail(program: str, message: str, code: int = 2):
     sys.exit(code)
 
 
+def program_name(program: str, argv) -> str:
+    """The name errors start with: `dcgan-tf train` when the tool runs as a subcommand of
+    the dispatcher (it passes that as argv[0]), else the module's name."""
+    return argv[0] if argv and str(argv[0]).startswith("dcgan-tf ") else program
+
+
+def _quiet_broken_pipe() -> None:
+    """`dcgan-tf ... | head` closed our stdout: stop quietly, as Unix tools do (the
+    interpreter's final flush would otherwise print a second traceback)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)  # 128 + SIGPIPE, what a shell reports for a tool killed by the pipe
+
+
 HELP_TOKENS = {"-h", "-?", "-help", "--help", "-helpshort", "--helpshort", "-helpfull",
                "--helpfull", "--help_full"}
 
@@ -104,8 +118,7 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 
     flag_values = define_flags()
     argv = list(argv or sys.argv)
-    if argv[0].startswith("dcgan-tf "):  # run as a subcommand: errors name what was typed
-        program = argv[0]
+    program = program_name(program, argv)
     if usage is None:
         usage = getattr(sys.modules.get(body.__module__), "__doc__", None)
     argv = parse_flags_or_fail(program, argv, usage)
@@ -124,6 +137,8 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
             fail(program, str(e))
         except DivergenceError as e:
             fail(program, str(e), code=1)
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except OSError as e:
             if e.filename is None:
                 raise

