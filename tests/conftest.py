@@ -88,6 +88,22 @@ def run_main(module: str, *args) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def run_without_dcgan_tf(script: str, cwd) -> None:
+    """Runs `script` in a fresh Python (TensorFlow's start-up lines hidden) and asserts it
+    succeeded without ever importing dcgan_tf: what "an export loads anywhere" means."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(script) + (
+        "\nimport sys as _sys\n"
+        "assert not [k for k in _sys.modules if k.startswith('dcgan_tf')], 'imported dcgan_tf'\n")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=str(cwd), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def one_error_line(err: str, program: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err

@@ -3,14 +3,13 @@ BatchNorm statistics when sampling (--sample_bn), and what the source configs se
 
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from conftest import run_without_dcgan_tf
 
 from dcgan_tf.artifacts.saved_generator import export_generator
 from dcgan_tf.artifacts.workdir import Workdir
@@ -98,12 +97,8 @@ def test_sample_bn_in_tiles_and_export(tmp_path):
         f"    path = {export!r} if name == 'export' else {moving_export!r}\n"
         "    out = tf.saved_model.load(path).signatures['serving_default'](z=z)\n"
         f"    np.save({str(tmp_path)!r} + f'/{{name}}.npy', out['images'].numpy())\n"
-        "assert not [k for k in sys.modules if k.startswith('dcgan_tf')]\n"
     )
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=str(tmp_path), env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    run_without_dcgan_tf(script, tmp_path)
     served_batch, served_moving = np.load(tmp_path / "export.npy"), np.load(tmp_path / "moving.npy")
     assert _pixel_range(served_batch) > 150 and _pixel_range(served_moving) < 30
     np.testing.assert_allclose(served_batch, np.clip(np.round(batch), 0, 255), atol=1)

@@ -47,6 +47,7 @@ from dcgan_tf.models.latent import get_latent
 from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, temp_dir_beside
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.labels import one_hot, parse_label_vector
+from dcgan_tf.utils.registry import check_choice
 
 INFO_FILE = "export.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -74,8 +75,7 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     The networks of a growing model family (`grows`: ModelFamily.grows) are exported as
     their final-resolution networks at alpha = 1 (`final_model()`, sharing the weights).
     `sample_bn`: the BatchNorm statistics of the signatures, moving or batch (module doc)."""
-    if sample_bn not in SAMPLE_BN:
-        raise ValueError(f"Unknown sample_bn {sample_bn!r}. Expected one of {list(SAMPLE_BN)}.")
+    check_choice("sample_bn", sample_bn, SAMPLE_BN)
     if grows:
         generator = generator.final_model()
         if discriminator is not None:

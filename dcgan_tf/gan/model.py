@@ -43,7 +43,7 @@ from dcgan_tf.gan.update import UpdateRule
 from dcgan_tf.models.common import with_batch_statistics
 from dcgan_tf.models.heads import get_head
 from dcgan_tf.models.latent import get_latent
-from dcgan_tf.utils.registry import check_positive_int
+from dcgan_tf.utils.registry import check_choice, check_positive_int
 
 __all__ = ["GAN", "UpdateRule"]
 
@@ -104,9 +104,7 @@ class GAN(keras.Model):
                  head: str = "sigmoid", seed: int | None = None, sample_bn: str = "moving",
                  name: str = "gan", **kwargs):
         super().__init__(name=name, **kwargs)
-        if sample_bn not in SAMPLE_BN:
-            raise ValueError(f"Unknown sample_bn {sample_bn!r}. Expected one of "
-                             f"{list(SAMPLE_BN)}.")
+        check_choice("sample_bn", sample_bn, SAMPLE_BN)
         self.sample_bn = sample_bn
         self._batch_statistics = _BatchStatisticsCopies()
         self.generator = generator
