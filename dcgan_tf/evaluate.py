@@ -18,6 +18,8 @@ workdir's evaluation.jsonl. Metrics (dcgan_tf.metrics):
   cond_acc  share of a conditional model's samples the classifier gives the asked class
   modes     classes (or stacked-digit combinations) the samples cover, and the KL
             divergence of their histogram from the real one
+  confident  share of samples the classifier names with probability >= 0.9 (and of the
+            real images, for scale), and the classes the samples are drawn from
 Inception metrics need the InceptionV3 weights: Keras' cache, a download, or
 --inception_weights=PATH. Classifier metrics use --features=classifier:PATH, or with
 --data=digits (or --features=classifier:digits, e.g. for stacked digits) a digits
@@ -155,8 +157,8 @@ def define_evaluate_flags() -> ToolFlags:
     tool.integer("num_samples", 5000, "Generated images to score (seeds --seed, --seed+1, "
                  "...).")
     tool.integer("num_real", 50000, "At most this many real images (a seeded subset).")
-    tool.string("features", "", "Features of pr (and the classifier of fd, cond_acc, modes): "
-                "inception, classifier or classifier:PATH; default classifier for "
+    tool.string("features", "", "Features of pr (and the classifier of fd, cond_acc, modes, "
+                "confident): inception, classifier or classifier:PATH; default classifier for "
                 "--data=digits, else inception.")
     tool.integer("seed", 0, "Seed of the samples and subsets.")
     tool.boolean("write", False, "Also append the result to WORKDIR/evaluation.jsonl.")

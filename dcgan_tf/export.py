@@ -9,6 +9,7 @@ written and read in dcgan_tf.artifacts.saved_generator.
 
 from __future__ import annotations
 
+from dcgan_tf.config import SAMPLE_BN
 from dcgan_tf.utils.cli import ToolFlags, run_command
 from dcgan_tf.utils.errors import UserError
 
@@ -20,6 +21,8 @@ def define_export_flags() -> ToolFlags:
     tool.string("out", "", "Export folder; default WORKDIR/export.")
     tool.integer("step", None, "Checkpoint step to export; default the newest.")
     tool.boolean("best", False, "Export the checkpoint that --eval_best kept (WORKDIR/best).")
+    tool.string("sample_bn", "", "BatchNorm statistics of the export's signatures: moving or "
+                "batch (see train --sample_bn); default the run's own.")
     return tool
 
 
@@ -28,8 +31,11 @@ def _export_command(flag_values):
 
     if not flag_values.workdir:
         raise UserError("--workdir is required.")
+    if flag_values.sample_bn and flag_values.sample_bn not in SAMPLE_BN:
+        raise UserError(f"--sample_bn must be one of {', '.join(SAMPLE_BN)}, got "
+                        f"{flag_values.sample_bn!r}.")
     path = export_workdir(flag_values.workdir, flag_values.out or None, flag_values.step,
-                          best=flag_values.best)
+                          best=flag_values.best, sample_bn=flag_values.sample_bn or None)
     return [f"Exported the generator to {path}."]
 
 

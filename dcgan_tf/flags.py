@@ -87,7 +87,8 @@ def flagfile_values(path: str) -> dict:
     parsed = flags.FLAGS
     parsed.unparse_flags()
     try:
-        parsed(["flagfile_values", f"--flagfile={path}"])
+        # the file's lines as --config reads them: a nested shipped config from the package
+        parsed(["flagfile_values", *_config_tokens(path)])
         values = values_from_flags(Config, parsed)
         return {field.name: values[field.name] for field in dataclasses.fields(Config)
                 if parsed[field.name].present}

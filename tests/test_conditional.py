@@ -244,6 +244,26 @@ def test_cdcgan_mnist_config_is_source_002():
     assert "mnist28_discriminator: 1,733,505 trainable parameters" in proc.stdout
 
 
+def test_cdcgan_mnist_chainer_config_adds_only_the_chainer_training_settings():
+    """Source 002 with the Chainer DCGAN's training: cdcgan_mnist.cfg's every setting plus
+    uniform z, weight decay 1e-4 and one forward pass, nothing else; read from outside the
+    repository, as an installed package reads it."""
+    from dcgan_tf.flags import config_path, flagfile_values
+
+    cwd = os.getcwd()
+    os.chdir("/")  # the nested configs/cdcgan_mnist.cfg line resolves from the package
+    try:
+        base = flagfile_values(config_path("cdcgan_mnist"))
+        chainer = flagfile_values(config_path("cdcgan_mnist_chainer"))
+    finally:
+        os.chdir(cwd)
+    assert base["num_classes"] == 10 and base["adam_epsilon"] == 1e-8
+    assert {k: v for k, v in chainer.items() if base.get(k) != v} == \
+        {"latent": "uniform", "weight_decay": 1e-4, "update": "simultaneous"}
+    assert set(base) <= set(chainer)
+    Config(**chainer, workdir="w").validate()
+
+
 @pytest.mark.parametrize("conditioning", ["input+hidden", "projection"])
 def test_conditional_step_under_mixed_float16(conditioning):
     """The GPU path in small form on the CPU: fp16 compute, loss-scaled optimizers."""

@@ -70,6 +70,38 @@ def test_mode_counter_on_constructed_inputs():
         mode_coverage([4], 4)
 
 
+def test_confident_share_and_classes_drawn_from_known_probabilities():
+    """Source 003's target: the share of samples with max probability >= 0.9, the real
+    images' share, and the classes the samples are drawn from; stacked classifiers multiply
+    the per-channel maxima."""
+    from dcgan_tf.metrics.catalog import METRICS
+
+    class FakeEvaluation:  # the one thing the metric reads: classifier probabilities
+        def __init__(self, real, fake):
+            self.probs = {"real": np.asarray(real), "fake": np.asarray(fake)}
+
+        def features(self, kind, which):
+            assert kind == "classifier"
+            return None, self.probs[which]
+
+    fake = [[0.95, 0.05, 0.0], [0.9, 0.1, 0.0], [0.1, 0.85, 0.05], [0.0, 0.05, 0.95]]
+    real = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]
+    spec = METRICS["confident"]
+    out = spec.fn(FakeEvaluation(real, fake))
+    assert out == {"value": 0.75, "real": 0.5, "threshold": 0.9, "classes_drawn": 3,
+                   "classes": 3}  # 0.95, 0.9 and 0.95 of 4 (0.85 falls short)
+    assert spec.score(out) == 0.75 and spec.higher_is_better and spec.extractor == "classifier"
+    one_class = spec.fn(FakeEvaluation(real, [[0.99, 0.01, 0.0]] * 4))
+    assert (one_class["value"], one_class["classes_drawn"]) == (1.0, 1)
+    # stacked [N, 3 channels, 10 digits]: 0.97^3 = 0.913 passes, 0.97^2 * 0.9 = 0.847 fails
+    stacked = np.full((2, 3, 10), 0.03 / 9)
+    stacked[:, :, 4] = 0.97
+    stacked[1, 2, 4], stacked[1, 2, 7] = 0.9, 0.07 + 0.03 / 9
+    out = spec.fn(FakeEvaluation(stacked[:1], stacked))
+    assert (out["value"], out["real"], out["classes_drawn"], out["classes"]) == \
+        (0.5, 1.0, 1, 1000)
+
+
 def _images_npz(path, n, side=32, seed=0, labels=True):
     rng = np.random.default_rng(seed)
     classes = rng.integers(0, 3, n)
@@ -135,7 +167,7 @@ def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_pat
         Image.fromarray(image[..., 0]).save(tmp_path / "fake" / f"{i:03d}.png")
     code, out, err = run_main("dcgan_tf.evaluate", f"--fake={tmp_path / 'fake'}",
                               f"--data={folder / 'labelled.npz'}",
-                              "--metrics=fd,modes,pr,swd,ms_ssim",
+                              "--metrics=fd,modes,pr,swd,ms_ssim,confident",
                               f"--features=classifier:{path}")
     assert code == 0, err
     report = json.loads(out.strip().splitlines()[-1])  # stdout holds only the JSON
@@ -144,6 +176,7 @@ def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_pat
     assert m["fd"]["value"] >= 0 and m["modes"]["num_modes"] == 3
     assert m["modes"]["reference"] == "real labels" and m["modes"]["real_covered"] == 3
     assert 0 <= m["pr"]["precision"] <= 1 and m["swd"]["mean"] > 0
+    assert 0 <= m["confident"]["value"] <= 1 and m["confident"]["classes"] == 3
     assert report["features"]["classifier"].startswith("classifier:")
 
 

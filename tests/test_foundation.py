@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -242,8 +243,10 @@ def test_run_progress_is_one_line_for_the_whole_run():
     class Fake:
         step = keras.Variable(5, dtype="int64")  # a run resumed at step 5 of 10
 
+        values = {"d_loss": 0.5321, "g_loss": 2.1134}
+
         def last_step_values(self):
-            return {"d_loss": 0.5321, "g_loss": 2.1134}
+            return dict(self.values)
 
     out = io.StringIO()
     progress = RunProgress(10, out=out, interactive=True, refresh=0.0)
@@ -256,6 +259,17 @@ def test_run_progress_is_one_line_for_the_whole_run():
     assert line.startswith("step 8/10 [") and "80%" in line and "elapsed, ETA " in line
     assert "412 img/s" in line and "d_loss 0.5321 g_loss 2.113" in line
     assert "ETA ?" not in line and "\n" not in out.getvalue()  # redrawn in place
+    assert "D(x)" not in line  # no D outputs in the step's values: none shown
+    # source 003's log line: mean D(x), and D(G(z)) before >> after D's update
+    Fake.values.update(d_real=0.58341, d_fake=0.27119, d_fake_after=0.18294)
+    Fake.step.assign(9)
+    progress.on_train_batch_end(9, {"img_per_s": 412.0})
+    assert progress.last_line.endswith("g_loss 2.113 D(x) 0.583 D(G(z)) 0.271>>0.183")
+    # --update=simultaneous: G reads the same pass, "after" would repeat "before"
+    Fake.update_rule = types.SimpleNamespace(order="simultaneous")
+    Fake.step.assign(10)
+    progress.on_train_batch_end(10, {"img_per_s": 412.0})
+    assert progress.last_line.endswith("D(x) 0.583 D(G(z)) 0.271")
     progress.finish()
     assert out.getvalue().endswith("\n")
 

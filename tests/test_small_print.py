@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
-from conftest import run_without_dcgan_tf
+from conftest import one_error_line, run_main, run_without_dcgan_tf
 
 from dcgan_tf.artifacts.saved_generator import export_generator
 from dcgan_tf.artifacts.workdir import Workdir
@@ -82,10 +82,16 @@ def test_sample_bn_in_tiles_and_export(tmp_path):
     assert moving.max() - moving.min() < 30, (moving.min(), moving.max())
     assert batch.max() - batch.min() > 150, (batch.min(), batch.max())
 
+    # export --sample_bn overrides the run's choice (how moving vs batch is measured)
     moving_export = str(tmp_path / "moving_export")
-    export_generator(generator, 16, moving_export, sample_bn="moving")
+    code, _, err = run_main("dcgan_tf.export", f"--workdir={workdir}", f"--out={moving_export}",
+                            "--sample_bn=moving")
+    assert code == 0, err
     assert json.loads(open(os.path.join(moving_export, "export.json")).read())[
         "sample_bn"] == "moving"
+    code, _, err = run_main("dcgan_tf.export", f"--workdir={workdir}", "--sample_bn=train")
+    assert code == 2 and "--sample_bn must be one of moving, batch" in one_error_line(
+        err, "dcgan_tf.export")
     with pytest.raises(ValueError, match="Unknown sample_bn 'train'"):
         export_generator(generator, 16, str(tmp_path / "x"), sample_bn="train")
 

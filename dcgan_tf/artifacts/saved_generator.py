@@ -184,10 +184,11 @@ def export_info(config, step: int, class_names=None) -> dict:
 
 
 def export_workdir(workdir: str, out: str | None = None, step: int | None = None,
-                   best: bool = False) -> str:
+                   best: bool = False, sample_bn: str | None = None) -> str:
     """Exports the generator of a training run from its checkpoint (`step`, the newest, or
     with `best` the one --eval_best kept); the EMA generator when the run kept one
-    (export.json says which).
+    (export.json says which). `sample_bn`: the signatures' BatchNorm statistics (moving or
+    batch; None: the run's --sample_bn).
 
     Raises UserError when the workdir has no run, no checkpoint, or not that step.
     """
@@ -207,7 +208,7 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
         return export_generator(generator, config.latent_dim, out, latent=config.latent,
                                 discriminator=discriminator, extra_info=info,
                                 grows=model_family(config).grows,
-                                sample_bn=config.sample_bn)
+                                sample_bn=sample_bn or config.sample_bn)
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
     except tf.errors.OpError as e:  # TensorFlow's own file writes (SavedModel, variables)

@@ -29,6 +29,7 @@ from dcgan_tf.gan.model import GAN
 from dcgan_tf.gan.regularizers import regularizers_from_config
 from dcgan_tf.gan.schedules import GrowthSchedule
 from dcgan_tf.models import MODELS, ModelFamily, ModelPair, build_models
+from dcgan_tf.models.layers import MinibatchStdDev
 from dcgan_tf.models.common import (synchronize_batchnorm, with_plain_batchnorm,
                                     with_spectral_norm)
 from dcgan_tf.utils.errors import UserError
@@ -69,6 +70,17 @@ def build_from_config(config, *, plain_batchnorm: bool = False) -> ModelPair:
                         latent_dim=config.latent_dim, head=config.d_head,
                         num_classes=config.num_classes, d_conditioning=config.d_conditioning,
                         **options)
+    pack = getattr(config, "pack", 1)
+    if pack > 1:
+        if model_family(config).grows or config.num_classes:
+            raise ValueError(f"--pack packs the images of unconditional, non-growing models; "
+                             f"--model={config.model}"
+                             + (f" with --num_classes={config.num_classes}"
+                                if config.num_classes else "") + " cannot use it.")
+        packed = build_models(config.model, resolution=config.resolution,
+                              channels=config.channels * pack, latent_dim=config.latent_dim,
+                              head=config.d_head, **options)
+        pair = dataclasses.replace(pair, discriminator=packed.discriminator)
     if plain_batchnorm:
         pair = dataclasses.replace(pair, generator=with_plain_batchnorm(pair.generator),
                                    discriminator=with_plain_batchnorm(pair.discriminator))
@@ -111,15 +123,19 @@ def check_stddev_groups(config, discriminator) -> None:
     """Every batch size of the run (--batch_size, --resolution_batch_sizes) must split into
     D's minibatch-stddev groups (a batch smaller than a group is one group): ValueError
     naming the size and the flags before training starts, not at the first step."""
-    group = getattr(discriminator, "group_size", 0)
+    groups = [layer.group_size for layer in discriminator._flatten_layers()
+              if isinstance(layer, MinibatchStdDev)]
+    group = groups[0] if groups else 0
     if not group:
         return
     sizes = {config.batch_size} | {size for _, size in resolution_map(
         "resolution_batch_sizes", config.resolution_batch_sizes, int)}
-    bad = sorted(size for size in sizes if size > group and size % group)
+    pack = max(1, getattr(config, "pack", 1))  # D sees batch / pack packed samples
+    bad = sorted(size for size in sizes if size // pack > group and (size // pack) % group)
     if bad:
-        raise ValueError(f"Batch size {bad[0]} does not split into minibatch-stddev groups of "
-                         f"{group}: use multiples of {group} (--batch_size, "
+        seen = f" ({bad[0] // pack} packs of {pack})" if pack > 1 else ""
+        raise ValueError(f"Batch size {bad[0]}{seen} does not split into minibatch-stddev "
+                         f"groups of {group}: use multiples of {group * pack} (--batch_size, "
                          "--resolution_batch_sizes) or --mbstd_group_size=0 (the whole "
                          "batch).")
 
@@ -159,7 +175,7 @@ def build_gan(config, pair: ModelPair | None = None, *, plain_batchnorm: bool = 
         check_stddev_groups(config, pair.discriminator)
         gan = GAN(pair.generator, pair.discriminator, latent_dim=config.latent_dim,
                   latent=config.latent, head=config.d_head, seed=config.seed,
-                  sample_bn=config.sample_bn)
+                  sample_bn=config.sample_bn, pack=getattr(config, "pack", 1))
         d_opt, g_opt = optimizers(config)
         gan.compile(d_opt, g_opt,
                     **step_components(config, pair.generator, pair.discriminator),

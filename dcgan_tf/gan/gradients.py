@@ -78,6 +78,7 @@ def input_gradients(gan, images, labels, augment: bool = False):
     with tf.GradientTape() as tape:
         tape.watch(images)
         inputs = gan.augment(images) if augment else images
-        scores = tf.reduce_sum(gan.discriminate(inputs, labels, training=True))
+        # with packing each pack's logit is repeated per image: count it once
+        scores = tf.reduce_sum(gan.discriminate(inputs, labels, training=True)) / gan.pack
         scaled = optimizer.scale_loss(scores)
     return unscaled(tape.gradient(scaled, images), optimizer)

@@ -60,6 +60,16 @@ def _output_units(model) -> int:
     return int(units) if units is not None else int(model.output.shape[-1])
 
 
+def pack_images(images, pack: int):
+    """[N, H, W, C] -> [N / pack, H, W, pack * C]: images pack*j ... pack*j + pack - 1 side by
+    side along channels (PacGAN's packing)."""
+    shape = tf.shape(images)
+    n, h, w, c = shape[0], shape[1], shape[2], images.shape[-1]
+    x = tf.reshape(images, [n // pack, pack, h, w, c])
+    x = tf.transpose(x, [0, 2, 3, 1, 4])  # [N / pack, H, W, pack, C]
+    return tf.reshape(x, [n // pack, h, w, pack * c])
+
+
 def network_items(generator, discriminator) -> dict:
     """The networks under their checkpoint keys: `GAN.checkpoint_items` saves them so, and
     dcgan_tf.artifacts.workdir restores a run's networks by the same keys."""
@@ -95,6 +105,9 @@ class GAN(keras.Model):
       head: discriminator head name (`sigmoid`, `softmax2`, `linear`).
       seed: seed of the model's SeedGenerator; the same seed draws the same z, flips and
         noise in the same order.
+      pack: PacGAN packing: D's image input has pack x the generator's channels and judges
+        `pack` consecutive images of a batch at once; `discriminate` packs its input and
+        hands every image its pack's logits (so losses keep one row per image).
       sample_bn: the BatchNorm statistics of `sample_images` (tiles, evaluation during
         training): `moving` (the moving averages, inference mode) or `batch` (each sampled
         batch's own, as sources 000/003/004 sample; the moving averages are not updated).
@@ -102,7 +115,7 @@ class GAN(keras.Model):
 
     def __init__(self, generator, discriminator, *, latent_dim: int, latent: str = "normal",
                  head: str = "sigmoid", seed: int | None = None, sample_bn: str = "moving",
-                 name: str = "gan", **kwargs):
+                 pack: int = 1, name: str = "gan", **kwargs):
         super().__init__(name=name, **kwargs)
         check_choice("sample_bn", sample_bn, SAMPLE_BN)
         self.sample_bn = sample_bn
@@ -124,6 +137,9 @@ class GAN(keras.Model):
         if (len(d_inputs) == 2) != (self.num_classes > 0):
             raise ValueError("Generator and discriminator must both be conditional (two "
                              "inputs: data and labels) or both unconditional.")
+        self.pack = check_positive_int("pack", pack)
+        if pack > 1 and self.num_classes:
+            raise ValueError("PacGAN packing (pack > 1) needs an unconditional model.")
         self.seed_generator = keras.random.SeedGenerator(seed, name="gan_seed")
         # Counters, checkpointed with the model (tf.train.Checkpoint sees them as attributes).
         self.step = keras.Variable(0, dtype="int64", trainable=False, name="step",
@@ -232,9 +248,13 @@ class GAN(keras.Model):
         return self.growth.present(generator(z, training=False))
 
     def discriminate(self, images, labels=None, training: bool = False):
-        """Float32 logits [N, head.units]."""
+        """Float32 logits [N, head.units] (with packing, image i gets the logits of its pack
+        i // pack: N must be a multiple of pack)."""
         if self.num_classes:
             out = self.discriminator([images, self._labels(labels, images)], training=training)
+        elif self.pack > 1:
+            out = self.discriminator(pack_images(images, self.pack), training=training)
+            out = tf.repeat(out, self.pack, axis=0)
         else:
             out = self.discriminator(images, training=training)
         return tf.cast(out, tf.float32)

@@ -1,7 +1,7 @@
 """The metric registry, as StyleGAN's metric_main: `METRICS` names every metric (fid, kid,
-is, pr, swd, ms_ssim, fd, cond_acc, modes), one function each over an Evaluation
-(dcgan_tf.metrics.evaluation), shared by `python -m dcgan_tf.evaluate` and the training
-callback (`--eval_every`). Adding a metric is one function and its `@metric` line.
+is, pr, swd, ms_ssim, fd, cond_acc, modes, confident), one function each over an
+Evaluation (dcgan_tf.metrics.evaluation), shared by `python -m dcgan_tf.evaluate` and the
+training callback (`--eval_every`). Adding a metric is one function and its `@metric` line.
 """
 
 from __future__ import annotations
@@ -145,6 +145,41 @@ def _modes(ev):
     out["reference"] = source
     out["kl"] = _round(out["kl"])
     return out
+
+
+CONFIDENCE = 0.9  # source 003's target: >= 85% of samples classified with confidence >= 0.9
+
+
+def _confidence_and_class(probs):
+    """(confidence [N], class [N], class count) from a classifier's probabilities:
+    [N, K] -> max softmax probability and argmax; stacked [N, C, K] (one digit per channel)
+    -> product of the per-channel max probabilities (the probability of the argmax
+    combination, channels read independently) and the combination's index, K^C classes."""
+    from dcgan_tf.metrics.modes import stacked_modes
+
+    probs = np.asarray(probs, np.float64)
+    if probs.ndim == 3:  # [N, C, K]
+        return (probs.max(axis=2).prod(axis=1), stacked_modes(probs.argmax(axis=2)),
+                probs.shape[2] ** probs.shape[1])
+    return probs.max(axis=1), probs.argmax(axis=1), probs.shape[1]
+
+
+@metric("confident", 10, "classifier", primary="value", higher_is_better=True)
+def _confident(ev):
+    """Share of generated samples the classifier names with confidence >= 0.9 (`value`),
+    the same share of the real images (`real`, the reference), and how many classes the
+    samples' decisions cover (`classes_drawn` of `classes`): source 003's "every class
+    drawn; >= 85% of samples classified with confidence >= 0.9". Confidence is the max
+    softmax probability; for a stacked classifier (probabilities [N, C, K], one digit per
+    channel) it is the product of the per-channel max probabilities, and a class is one
+    combination of digits (K^C of them)."""
+    fake_conf, fake_class, count = _confidence_and_class(ev.features("classifier", "fake")[1])
+    real_conf, _, _ = _confidence_and_class(ev.features("classifier", "real")[1])
+    return {"value": _round(np.mean(fake_conf >= CONFIDENCE)),
+            "real": _round(np.mean(real_conf >= CONFIDENCE)),
+            "threshold": CONFIDENCE,
+            "classes_drawn": int(np.unique(fake_class).size),
+            "classes": int(count)}
 
 
 # ---------------------------------------------------------------------- names

@@ -4,6 +4,8 @@ Generator: z -> ConvT 4x4 s1 to 4x4x(ngf * 2^(n-1)) -> n-1 ConvT 4x4 s2 blocks h
 width -> ConvT 4x4 s2 to RxRxC, tanh. BatchNorm + ReLU everywhere but the output; no biases.
 Discriminator: the mirror: Conv 4x4 s2 blocks doubling the width from ndf (no BatchNorm on
 the first), LeakyReLU 0.2, then a 4x4 valid conv to the head's units. n = log2(R / 4).
+With `mbstd_group_size` set, a minibatch-stddev map (Karras et al. 2018, models/layers.py)
+joins the last 4x4 features before that conv: a mode-collapse lever, off by default.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dcgan_tf.models.common import (
     conv_init,
     float32_logits,
 )
+from dcgan_tf.models.layers import MinibatchStdDev
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -32,6 +35,7 @@ def build_dcgan64(
     head: str = "sigmoid",
     ngf: int = 64,
     ndf: int = 64,
+    mbstd_group_size: int | None = None,
 ) -> ModelPair:
     units = check_common(
         model="dcgan64", resolution=resolution, resolutions=RESOLUTIONS,
@@ -39,6 +43,8 @@ def build_dcgan64(
     )
     check_positive_int("ngf", ngf)
     check_positive_int("ndf", ndf)
+    stddev = None if mbstd_group_size is None else MinibatchStdDev(
+        mbstd_group_size, 1, name="minibatch_stddev")  # checks the group size
     n = int(math.log2(resolution // 4))  # stride-2 blocks between 4x4 and R x R
 
     # ---- generator
@@ -75,6 +81,8 @@ def build_dcgan64(
             x = batch_norm(f"down{i}_bn")(x)
         x = keras.layers.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
         width *= 2
+    if stddev is not None:
+        x = stddev(x)  # [N, 4, 4, width + 1]
     x = keras.layers.Conv2D(
         units, 4, strides=1, padding="valid", use_bias=False,
         kernel_initializer=conv_init(), dtype="float32", name="logits")(x)  # [N, 1, 1, units]

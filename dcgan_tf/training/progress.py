@@ -50,14 +50,30 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def _d_outputs(last: dict, one_pass: bool = False) -> list[str]:
+    """Mean D(x) and mean D(G(z)) before >> after the step's D update, as source 003
+    printed them every 100 steps: ["D(x) 0.583", "D(G(z)) 0.271>>0.183"] (a probability of
+    "real" for sigmoid/softmax heads, the raw score for linear ones); those present only.
+    `one_pass` (--update=simultaneous): G reads the same pass, so "after" equals "before" by
+    construction and is left out (shown, it would read as a D that did not change)."""
+    shown = [f"D(x) {last['d_real']:.3g}"] if "d_real" in last else []
+    if "d_fake" in last:
+        after = (f">>{last['d_fake_after']:.3g}" if "d_fake_after" in last and not one_pass
+                 else "")
+        shown.append(f"D(G(z)) {last['d_fake']:.3g}{after}")
+    return shown
+
+
 class RunProgress(keras.callbacks.Callback):
     """One progress line for the whole run (not per epoch):
 
-        step 1200/3000 [========>...........] 40% | 1:23 elapsed, ETA 2:05 | 412 img/s | d_loss 0.532 g_loss 2.113
+        step 1200/3000 [========>...........] 40% | 1:23 elapsed, ETA 2:05 | 412 img/s | d_loss 0.532 g_loss 2.113 D(x) 0.583 D(G(z)) 0.271>>0.183
 
-    A resumed run starts at its resumed step; elapsed time counts this process's training.
-    On a terminal the line is redrawn in place (at most every `refresh` seconds); in a log
-    file one line is written every `log_seconds` and at the end.
+    The losses and D's mean outputs are the latest step's (source 003's log line: D(G(z))
+    before >> after D's update). A resumed run starts at its resumed step; elapsed time
+    counts this process's training. On a terminal the line is redrawn in place (at most
+    every `refresh` seconds); in a log file one line is written every `log_seconds` and at
+    the end.
     """
 
     def __init__(self, total_steps: int, out=None, interactive: bool | None = None,
@@ -123,6 +139,8 @@ class RunProgress(keras.callbacks.Callback):
             parts.append(f"{values['img_per_s']:.0f} img/s")
         last = self.model.last_step_values()
         shown = [f"{k} {last[k]:.4g}" for k in ("d_loss", "g_loss") if k in last]
+        rule = getattr(self.model, "update_rule", None)
+        shown += _d_outputs(last, one_pass=getattr(rule, "order", "") == "simultaneous")
         extra = [f"{k} {values[k]:.3g}" for k in sorted(values) if k.endswith("loss_scale")]
         parts.append(" ".join(shown + extra))
         return " | ".join(p for p in parts if p)

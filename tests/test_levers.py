@@ -1,0 +1,76 @@
+"""Mode-coverage levers of issue 21: PacGAN packing (--pack) and a minibatch-stddev layer in
+DCGAN's discriminator (--mbstd_group_size on dcgan64)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_tf.config import Config
+from dcgan_tf.gan.assemble import build_from_config, build_gan, resolve_config
+from dcgan_tf.gan.model import pack_images
+from dcgan_tf.models.layers import MinibatchStdDev
+from dcgan_tf.utils.errors import UserError
+
+SMALL = dict(model="dcgan64", resolution=32, channels=3, ngf=4, ndf=4, latent_dim=8,
+             batch_size=8, train_steps=2, dry_run=True)
+
+
+def test_pack_images_puts_consecutive_images_side_by_side():
+    x = np.arange(6 * 2 * 2 * 3, dtype="float32").reshape(6, 2, 2, 3)
+    packed = pack_images(tf.constant(x), 3).numpy()
+    assert packed.shape == (2, 2, 2, 9)
+    for j in range(2):
+        for k in range(3):
+            np.testing.assert_array_equal(packed[j, ..., 3 * k:3 * k + 3], x[3 * j + k])
+
+
+def test_packed_discriminator_judges_packs_and_trains():
+    gan = build_gan(resolve_config(Config(**SMALL, pack=2, r1_gamma=1.0, r1_every=1)))
+    assert gan.discriminator.input_shape[-1] == 6  # two RGB images per decision
+    images = tf.random.stateless_uniform((8, 32, 32, 3), (1, 2), -1.0, 1.0)
+    logits = gan.discriminate(images, training=False).numpy()
+    assert logits.shape == (8, 1)
+    np.testing.assert_array_equal(logits[0::2], logits[1::2])  # one decision per pack
+    swapped = tf.concat([images[1:2], images[0:1], images[2:]], 0)  # reorder inside a pack
+    other = gan.discriminate(swapped, training=False).numpy()
+    assert not np.allclose(other[0], logits[0])  # the pack is read as a whole, in order
+    np.testing.assert_allclose(other[2:], logits[2:], rtol=1e-5)
+    logs = gan.train_step(images)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert float(logs["r1"]) > 0
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(pack=3), r"--batch_size=8 does not split into packs of --pack=3"),
+    (dict(pack=2, num_classes=10), r"conditional model"),
+])
+def test_pack_refuses_what_it_cannot_pack(changes, message):
+    with pytest.raises(UserError, match=message):
+        Config(**dict(SMALL, dry_run=False, workdir="w", **changes)).validate()
+
+
+def test_pack_refuses_a_growing_model():
+    config = resolve_config(Config(model="pggan", resolution=8, channels=1, latent_dim=8,
+                                   fmap_base=16, fmap_max=8, total_kimg=1.0, dry_run=True,
+                                   pack=2))
+    with pytest.raises(UserError, match="--pack .* --model=pggan cannot use it"):
+        build_gan(config)
+
+
+def test_dcgan_discriminator_takes_a_minibatch_stddev_layer():
+    plain = build_from_config(resolve_config(Config(**SMALL)))
+    assert not [l for l in plain.discriminator._flatten_layers() if isinstance(l, MinibatchStdDev)]
+    pair = build_from_config(resolve_config(Config(**SMALL, mbstd_group_size=4)))
+    layers = [l for l in pair.discriminator._flatten_layers() if isinstance(l, MinibatchStdDev)]
+    assert [l.group_size for l in layers] == [4]
+    # the same image scores differently beside a varied batch than beside copies of itself
+    image = tf.random.stateless_uniform((1, 32, 32, 3), (3, 4), -1.0, 1.0)
+    varied = tf.concat([image, tf.random.stateless_uniform((3, 32, 32, 3), (5, 6), -1, 1)], 0)
+    same = tf.repeat(image, 4, axis=0)
+    d = pair.discriminator
+    assert not np.allclose(d(varied, training=False)[0], d(same, training=False)[0])
+    with pytest.raises(UserError, match="Batch size 10 .*groups of 4"):
+        build_gan(resolve_config(Config(**dict(SMALL, batch_size=10), mbstd_group_size=4)))
+    with pytest.raises(UserError, match=r"Batch size 12 \(6 packs of 2\).*multiples of 8"):
+        build_gan(resolve_config(Config(**dict(SMALL, batch_size=12), mbstd_group_size=4,
+                                        pack=2)))
