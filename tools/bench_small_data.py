@@ -2,11 +2,14 @@
 recipe on datasets of 100-500 images that installed packages ship.
 
     python tools/bench_small_data.py [--steps 1200] [--seeds 0,1] [--sets lfw100,digits100,...]
+        [--subset_seeds 0,1,...] [--settings plain,recipe,...]
 
 Sets: `lfw100` (scikit-image's LFW subset: its 100 face images, 25x25 gray -> 32x32),
 `digits100`, `digits200`, `digits500` (seeded subsets of scikit-learn's 1,797 digits,
-unconditional). Each run: dcgan64 at 32x32x1, ngf = ndf = 32, BCE, batch 32, `--steps`
-generator updates. Reported per set, setting and seed:
+unconditional; one subset per `--subset_seeds` seed, default 0: the subsets of the earlier
+figures; lfw100 is all 100 faces, so it runs once, subset "-"). Each run: dcgan64 at
+32x32x1, ngf = ndf = 32, BCE, batch 32, `--steps` generator updates. Reported per set,
+subset, setting and training seed:
 - digits: the Fréchet distance in the digits classifier's features (dcgan_tf.evaluate's
   `fd`; the classifier is trained on the 1,797 digits on first use and cached) of 896
   samples of the exported generator against ALL 1,797 digits;
@@ -18,7 +21,11 @@ generator updates. Reported per set, setting and seed:
   subset, in pixels and in the classifier's features (digits only; the 100 faces are all
   used for training);
 - the D(x) - D(G(z)) gap in the first and last quarter of training (metrics.jsonl).
-Writes the table and a JSON file (`--out`, default bench_small_data.json).
+Then, per set and setting, over all (subset, training seed) pairs: the mean FD (SWD for the
+faces) and the share of pairs where the setting beats plain (lower FD; SWD for the faces)
+on the same subset and seed.
+Writes the tables and a JSON file (`--out`, default bench_small_data.json; each result has
+its `subset` seed, null for lfw100).
 """
 
 from __future__ import annotations
@@ -51,26 +58,37 @@ RECIPE = flagfile_values(os.path.join(os.path.dirname(os.path.abspath(__file__))
 # Settings by name: the two the benchmark compares, and the recipe's parts on their own.
 SETTINGS = {
     "plain": {},
-    "recipe": RECIPE,
+    "recipe": RECIPE,  # today the same flags as ema_translation
     "diffaugment_all": dict(diffaugment="color,translation,cutout"),
     "ema": dict(ema_decay=0.999),
+    "translation": dict(diffaugment="translation"),
     "ema_diffaugment_all": dict(ema_decay=0.999, diffaugment="color,translation,cutout"),
     "ema_translation": dict(ema_decay=0.999, diffaugment="translation"),
     "ema_translation_cutout": dict(ema_decay=0.999, diffaugment="translation,cutout"),
 }
 
 
-def datasets(names, seed=0):
-    """name -> (training images uint8 [N, 32, 32, 1], full real set in [-1, 1], held-out
-    real images in [-1, 1] or None)."""
+def digits_subset(digits, n, subset_seed):
+    """(the `n` training images, the other images) of `digits`, drawn by a permutation
+    seeded with `subset_seed` (0: the subsets of the benchmark's earlier figures)."""
+    order = np.random.default_rng(subset_seed).permutation(len(digits))
+    return digits[order[:n]], digits[order[n:]]
+
+
+def datasets(names, subset_seeds=(0,)):
+    """(name, subset seed) -> (training images uint8 [N, 32, 32, 1], full real set in
+    [-1, 1], held-out real images in [-1, 1] or None). A digits set once per subset seed;
+    lfw100 (all 100 faces) once, subset seed None."""
     out = {}
     digits = load_digits(32)[0]  # [1797, 32, 32, 1] in [-1, 1]
     for name in names:
-        if name.startswith("digits"):
+        if name.startswith("digits") and name[len("digits"):].isdigit():
             n = int(name[len("digits"):])
-            order = np.random.default_rng(seed).permutation(len(digits))
-            train = digits[order[:n]]
-            out[name] = (_u8(train), digits, digits[order[n:]])
+            if not 0 < n < len(digits):
+                raise SystemExit(f"set {name!r}: between 1 and {len(digits) - 1} digits")
+            for subset_seed in subset_seeds:
+                train, holdout = digits_subset(digits, n, subset_seed)
+                out[name, subset_seed] = (_u8(train), digits, holdout)
         elif name == "lfw100":
             from skimage.data import lfw_subset
             import tensorflow as tf
@@ -78,19 +96,22 @@ def datasets(names, seed=0):
             faces = lfw_subset()[:100].astype(np.float32)  # [100, 25, 25] in [0, 1]
             faces = tf.image.resize(faces[..., None], [32, 32], antialias=True).numpy()
             faces = np.clip(faces, 0, 1) * 2.0 - 1.0
-            out[name] = (_u8(faces), faces, None)
+            out[name, None] = (_u8(faces), faces, None)
         else:
             raise SystemExit(f"unknown set {name!r}")
     return out
 
 
-def run_one(folder, train_u8, steps, seed, setting):
+def run_one(folder, train_u8, steps, seed, setting, **overrides):
+    """Trains the benchmark's model on `train_u8` in `folder`/run; `overrides`: Config
+    fields instead of the benchmark's (the tests' small widths)."""
     data = os.path.join(folder, "train.npz")
     np.savez(data, images=train_u8)
-    config = Config(data=data, model="dcgan64", resolution=32, channels=1, ngf=32, ndf=32,
-                    loss="bce", batch_size=32, train_steps=steps, seed=seed, log_every=10,
-                    sample_every=steps, checkpoint_every=steps, progress="none",
-                    workdir=os.path.join(folder, "run"), **SETTINGS[setting])
+    fields = dict(data=data, model="dcgan64", resolution=32, channels=1, ngf=32, ndf=32,
+                  loss="bce", batch_size=32, train_steps=steps, seed=seed, log_every=10,
+                  sample_every=steps, checkpoint_every=steps, progress="none",
+                  workdir=os.path.join(folder, "run"), **SETTINGS[setting])
+    config = Config(**{**fields, **overrides})
     start = time.perf_counter()
     result = trainer.run(config, out=open(os.devnull, "w"))
     return result, time.perf_counter() - start
@@ -125,49 +146,132 @@ def evaluate(workdir, real_full, train, holdout, seed, digits):
     return scores
 
 
+def bench(sets, subset_seeds, settings, seeds, steps, **overrides):
+    """Trains and evaluates every (set, subset, setting, training seed): a result dict each,
+    also printed as one JSON line on stdout as it comes. `overrides`: as run_one's."""
+    results = []
+    for (name, subset), (train, real_full, holdout) in datasets(sets, subset_seeds).items():
+        for setting in settings:
+            for seed in seeds:
+                with tempfile.TemporaryDirectory() as folder:
+                    _, seconds = run_one(folder, train, steps, seed, setting, **overrides)
+                    scores = evaluate(os.path.join(folder, "run"), real_full, train, holdout,
+                                      seed, digits=name.startswith("digits"))
+                row = dict(set=name, subset=subset, images=len(train), setting=setting,
+                           seed=seed, seconds=round(seconds, 1), **scores)
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    return results
+
+
+def table_lines(results, sets, settings):
+    """Per set, subset and setting: each training seed's FD and SWD, and the means."""
+    lines = [f"{'set':<11}{'subset':<7}{'setting':<13}{'FD (seeds)':<18}{'FD':>8}  "
+             f"{'SWD (seeds)':<14}{'SWD':>7}{'memo px':>8}{'memo ft':>8}{'gap 1st/4':>10}"
+             f"{'gap last/4':>11}"]
+    for name in sets:
+        for subset in dict.fromkeys(r["subset"] for r in results if r["set"] == name):
+            for setting in settings:
+                rows = [r for r in results if r["set"] == name and r["subset"] == subset
+                        and r["setting"] == setting]
+                if not rows:
+                    continue
+                col = {k: [r.get(k, float("nan")) for r in rows] for k in
+                       ("fd", "swd", "memorisation_ratio", "memorisation_ratio_features",
+                        "gap_first_quarter", "gap_last_quarter")}
+                lines.append(
+                    f"{name:<11}{'-' if subset is None else subset:<7}{setting:<13}"
+                    f"{', '.join(f'{v:.3f}' for v in col['fd']):<18}"
+                    f"{np.mean(col['fd']):8.3f}  {', '.join(f'{v:.2f}' for v in col['swd']):<14}"
+                    f"{np.mean(col['swd']):7.2f}{np.mean(col['memorisation_ratio']):8.2f}"
+                    f"{np.mean(col['memorisation_ratio_features']):8.2f}"
+                    f"{np.mean(col['gap_first_quarter']):10.3f}"
+                    f"{np.mean(col['gap_last_quarter']):11.3f}")
+    return lines
+
+
+def _score(row):
+    """What ranks a run (lower is better): the FD; SWD where there is none (the faces)."""
+    return row["fd"] if "fd" in row else row["swd"]
+
+
+def summary(results, sets, settings):
+    """Per set and setting, over all its (subset, training seed) pairs: the mean FD and SWD,
+    the mean score (FD; SWD for the faces) against plain's on the same pairs, and the pairs
+    where the setting beats plain. [{set, setting, pairs, fd_mean, swd_mean, vs_plain,
+    wins, compared}]; vs_plain/wins/compared None without plain runs to compare with."""
+    out = []
+    for name in sets:
+        plain = {(r["subset"], r["seed"]): _score(r) for r in results
+                 if r["set"] == name and r["setting"] == "plain"}
+        for setting in settings:
+            rows = [r for r in results if r["set"] == name and r["setting"] == setting]
+            if not rows:
+                continue
+            paired = [r for r in rows if (r["subset"], r["seed"]) in plain]
+            entry = dict(set=name, setting=setting, pairs=len(rows),
+                         fd_mean=(float(np.mean([r["fd"] for r in rows]))
+                                  if all("fd" in r for r in rows) else None),
+                         swd_mean=float(np.mean([r["swd"] for r in rows])),
+                         vs_plain=None, wins=None, compared=None)
+            if setting != "plain" and paired:
+                ours = np.mean([_score(r) for r in paired])
+                theirs = np.mean([plain[r["subset"], r["seed"]] for r in paired])
+                entry.update(vs_plain=float(ours / theirs - 1.0), compared=len(paired),
+                             wins=sum(int(_score(r) < plain[r["subset"], r["seed"]])
+                                      for r in paired))
+            out.append(entry)
+    return out
+
+
+def summary_lines(entries):
+    lines = [f"{'set':<11}{'setting':<23}{'pairs':>6}{'FD mean':>9}{'SWD mean':>9}"
+             f"{'vs plain':>10}  beats plain (same subset and seed)"]
+    for e in entries:
+        vs = "-" if e["vs_plain"] is None else f"{100 * e['vs_plain']:+.1f}%"
+        wins = ("-" if e["wins"] is None else
+                f"{e['wins']}/{e['compared']} ({e['wins'] / e['compared']:.0%})")
+        fd = "-" if e["fd_mean"] is None else f"{e['fd_mean']:.3f}"
+        lines.append(f"{e['set']:<11}{e['setting']:<23}{e['pairs']:>6}{fd:>9}"
+                     f"{e['swd_mean']:9.2f}{vs:>10}  {wins}")
+    return lines
+
+
+def _ints(text, flag):
+    try:
+        return [int(s) for s in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{flag}: a comma list of integers, got {text!r}") from None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1200)
-    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--seeds", default="0,1", help="training seeds, comma list")
+    parser.add_argument("--subset_seeds", default="0",
+                        help="comma list: each digits set is drawn once per seed (0: the "
+                        "subsets of the earlier figures); lfw100 runs once")
     parser.add_argument("--sets", default="lfw100,digits100,digits200,digits500")
     parser.add_argument("--settings", default="plain,recipe",
                         help=f"comma list of {', '.join(SETTINGS)}")
     parser.add_argument("--out", default="bench_small_data.json")
     args = parser.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = _ints(args.seeds, "--seeds")
+    subset_seeds = _ints(args.subset_seeds, "--subset_seeds")
+    sets = args.sets.split(",")
     settings = args.settings.split(",")
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
         raise SystemExit(f"unknown setting(s) {unknown}; choose from {sorted(SETTINGS)}")
-    results = []
-    for name, (train, real_full, holdout) in datasets(args.sets.split(",")).items():
-        for setting in settings:
-            for seed in seeds:
-                with tempfile.TemporaryDirectory() as folder:
-                    _, seconds = run_one(folder, train, args.steps, seed, setting)
-                    scores = evaluate(os.path.join(folder, "run"), real_full, train, holdout,
-                                      seed, digits=name.startswith("digits"))
-                row = dict(set=name, images=len(train), setting=setting, seed=seed,
-                           seconds=round(seconds, 1), **scores)
-                results.append(row)
-                print(json.dumps(row), flush=True)
-    print(f"\n{'set':<11}{'setting':<13}{'FD (seeds)':<18}{'FD':>8}  {'SWD (seeds)':<14}"
-          f"{'SWD':>7}{'memo px':>8}{'memo ft':>8}{'gap 1st/4':>10}{'gap last/4':>11}")
-    for name in args.sets.split(","):
-        for setting in settings:
-            rows = [r for r in results if r["set"] == name and r["setting"] == setting]
-            col = {k: [r.get(k, float("nan")) for r in rows] for k in
-                   ("fd", "swd", "memorisation_ratio", "memorisation_ratio_features",
-                    "gap_first_quarter", "gap_last_quarter")}
-            print(f"{name:<11}{setting:<13}{', '.join(f'{v:.3f}' for v in col['fd']):<18}"
-                  f"{np.mean(col['fd']):8.3f}  {', '.join(f'{v:.2f}' for v in col['swd']):<14}"
-                  f"{np.mean(col['swd']):7.2f}{np.mean(col['memorisation_ratio']):8.2f}"
-                  f"{np.mean(col['memorisation_ratio_features']):8.2f}"
-                  f"{np.mean(col['gap_first_quarter']):10.3f}"
-                  f"{np.mean(col['gap_last_quarter']):11.3f}")
+    results = bench(sets, subset_seeds, settings, seeds, args.steps)
+    print("\n" + "\n".join(table_lines(results, sets, settings)))
+    entries = summary(results, sets, settings)
+    print(f"\nOver subsets {args.subset_seeds} x training seeds {args.seeds} (FD; SWD for "
+          "lfw100):\n" + "\n".join(summary_lines(entries)))
     with open(args.out, "w") as f:
-        json.dump({"steps": args.steps, "seeds": seeds, "settings": settings,
-                   "results": results}, f, indent=2)
+        json.dump({"steps": args.steps, "seeds": seeds, "subset_seeds": subset_seeds,
+                   "settings": settings, "recipe": RECIPE, "results": results,
+                   "summary": entries}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,15 @@ def csv_path() -> str:
                     f"without the digits?): {INSTALL_HINT}")
 
 
+# The CSV is sorted by class (500 zeros, then 500 ones...). MNIST's own files interleave
+# the classes, and an unshuffled reader (--noshuffle, source 003's shuffle=False) would get
+# batches of one digit each, so the rows come in this fixed mixed order instead.
+ORDER_SEED = 20170828
+
+
 def load_mnist5k(path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (uint8 images [5000, 28, 28, 1], int32 labels [5000]), in the file's order
-    (sorted by class)."""
+    """Returns (uint8 images [5000, 28, 28, 1], int32 labels [5000]) in a fixed mixed order
+    (a permutation seeded with ORDER_SEED: the same on every machine and call)."""
     path = path or csv_path()
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
@@ -54,5 +60,6 @@ def load_mnist5k(path: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     pixels, labels = table[:, :-1], table[:, -1]
     if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() >= NUM_CLASSES:
         raise UserError(f"{path!r} has pixels outside 0-255 or labels outside 0-9.")
-    images = pixels.astype(np.uint8).reshape(-1, SIDE, SIDE, 1)
-    return images, labels.astype(np.int32)
+    order = np.random.default_rng(ORDER_SEED).permutation(len(labels))
+    images = pixels[order].astype(np.uint8).reshape(-1, SIDE, SIDE, 1)
+    return images, labels[order].astype(np.int32)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from dcgan_tf.data.geometry import Geometry
 from dcgan_tf.data.sources import open_source
 from dcgan_tf.data.stream import Flips, training_stream
@@ -19,6 +21,15 @@ class RunData:
     steps_per_epoch: int
     real_per_step: int  # real images one train step reads (batch_size x d_steps)
     shuffle: bool = True  # --noshuffle: every epoch in the source's order (source 003)
+
+    def sorted_by_label(self) -> bool:
+        """True when the run reads in the source's order (--noshuffle) and that order is
+        sorted by label (several classes, in-memory labels): batches of one class."""
+        arrays = getattr(self.source, "arrays", None)
+        if self.shuffle or arrays is None or arrays[1] is None or len(arrays[1]) < 2:
+            return False
+        labels = np.asarray(arrays[1])
+        return bool(labels[0] != labels[-1] and np.all(np.diff(labels) >= 0))
 
     def stream(self, batch_size: int, *, seed: int, **options):
         """`training_stream` over this run's source."""

@@ -258,6 +258,9 @@ def _train(config: Config, gan, data: RunData, total: int, ckpt, callbacks: _Cal
     if source.built_size is not None and config.preprocess != "resize":
         notes.append(f"These records were cropped by dcgan_tf.data.build, so "
                      f"--preprocess={config.preprocess} is not applied again.")
+    if data.sorted_by_label():
+        notes.append("Warning: --noshuffle on data sorted by label: most batches hold one "
+                     "class; shuffle it once (or drop --noshuffle).")
     print(f"Training {config.model} at {config.resolution}x{config.resolution} on "
           f"{source.num_examples} images from {source.name!r}: steps {step} -> {total} "
           f"({data.steps_per_epoch} steps per epoch, {data.real_per_step} real images per "
