@@ -29,8 +29,9 @@ COMMANDS = {
     "serve": ("dcgan_tf.serve", "Web app: sample an exported generator, slide its labels."),
     "nearest": ("dcgan_tf.nearest", "Memorisation check: nearest training image of each "
                 "sample."),
-    "conditional-accuracy": ("dcgan_tf.conditional_accuracy", "Does a conditional digits "
-                             "generator draw the asked digit?"),
+    "conditional-accuracy": ("dcgan_tf.conditional_accuracy", "Alias of evaluate "
+                             "--metrics=cond_acc: does a conditional generator draw the "
+                             "asked class?"),
 }
 PROGRAM = "dcgan-tf"
 HELP_TOKENS = ("-h", "--help", "-help", "help")

@@ -5,8 +5,11 @@
     python -m dcgan_tf.evaluate train-classifier --data=LABELLED --out=PATH.keras
 
 Prints one JSON object: each metric's value(s), the sample counts, the feature extractors
-(named by a hash of their weights) and the seed; `--write` also appends it to the
-workdir's evaluation.jsonl. Metrics (dcgan_tf.metrics):
+(named by a hash of their weights), the seed and, for --model, the training step of the
+scored weights (export.json's `step`; `newest_checkpoint_step` when the run has newer
+checkpoints than its export); `--write` also appends it to the workdir's evaluation.jsonl.
+`--fake` takes a folder of square images (`generate --individual` writes them to
+OUT/images). Metrics (dcgan_tf.metrics):
   fid       Fréchet distance in InceptionV3 pool features (Heusel et al. 2017)
   kid       kernel Inception distance, with its standard error over subsets
   is        Inception score, 10 splits
@@ -15,7 +18,10 @@ workdir's evaluation.jsonl. Metrics (dcgan_tf.metrics):
   ms_ssim   mean MS-SSIM of random pairs of samples (and of real pairs, for scale)
   fd        Fréchet distance in a classifier's features (and between two halves of the real
             set, for scale)
-  cond_acc  share of a conditional model's samples the classifier gives the asked class
+  cond_acc  conditional accuracy: the samples of each class (classes in turn) labelled by
+            the package's classifier (--features; the digits CNN for --data=digits), the
+            share given the asked class, averaged over classes. The one measure:
+            `dcgan-tf conditional-accuracy` is an alias of it
   modes     classes (or stacked-digit combinations) the samples cover, and the KL
             divergence of their histogram from the real one
   confident  share of samples the classifier names with probability >= 0.9 (and of the
@@ -55,7 +61,12 @@ def _folder_image_shape(folder: str) -> tuple[int, int]:
     except OSError as error:
         raise UserError(f"Cannot read {files[0]!r} in --fake: {error}.") from None
     if width != height:
-        raise UserError(f"--fake images must be square; {files[0]!r} is {width}x{height}.")
+        hint = ""
+        if os.path.isdir(os.path.join(folder, "images")):
+            hint = (f" (generate writes its single images into a folder of their own: "
+                    f"--fake={os.path.join(folder, 'images')})")
+        raise UserError(f"--fake images must be square; {files[0]!r} is {width}x{height}"
+                        f"{hint}.")
     return width, channels
 
 
@@ -94,6 +105,11 @@ def evaluate(args) -> list[str]:
                     classifier=classifier, seed=args.seed, num_classes=num_classes)
     report = ev.run(names)
     report.update(model=args.model or None, fake=args.fake or None, data=args.data)
+    if args.model:  # which weights were scored: the export's training step
+        report.update(step=gen.step, export=gen.path, weights=gen.weights)
+        steps = Workdir(args.model).checkpoint_steps() if Workdir(args.model).has_run() else {}
+        if steps and gen.step is not None and max(steps) > gen.step:
+            report["newest_checkpoint_step"] = max(steps)  # the export is older than the run
     line = json.dumps(report)
     out = [line]
     if args.write:

@@ -4,7 +4,10 @@
 (same name, same default, the help the field carries); `config_from_flags` reads them once
 into a frozen Config. `--config=NAME` names a config shipped in the package (dcgan_tf/
 configs/NAME.cfg, also the repository's configs/) or a path. Nothing here imports
-TensorFlow: `--help` answers before it loads.
+TensorFlow before the flags are parsed: `--help` answers before it loads. What a flagfile
+set yields (`config_from_flags`): a run length to the command line's, the architecture
+options another --model typed on the command line does not take, and a conditional
+config's --num_classes to the class count of the --data.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ import os
 from absl import flags
 
 from dcgan_tf.config import Config
-from dcgan_tf.utils.cli import (ToolFlags, define_from_dataclass, field_help, registered_names,
-                                values_from_flags)
+from dcgan_tf.utils.cli import (ToolFlags, define_from_dataclass, expand_path, field_help,
+                                registered_names, values_from_flags)
 from dcgan_tf.utils.errors import UserError
 
 # Registries whose names the help texts list ({models} in a Config field's help), as
@@ -70,13 +73,71 @@ def config_from_flags(flag_values=None, argv=None) -> Config:
     line is still an error (Config.validate).
     """
     values = values_from_flags(Config, flag_values or flags.FLAGS)
-    typed = command_line_flags(argv) & set(LENGTH_FLAGS)
+    on_command_line = command_line_flags(argv)
+    typed = on_command_line & set(LENGTH_FLAGS)
     if len(typed) == 1:
         (given,) = typed
         for other in LENGTH_FLAGS:
             if other != given:
                 values[other] = 0
+    if argv is not None:  # what a flagfile set yields to the command line and the data
+        _drop_options_of_another_model(values, on_command_line)
+        _num_classes_from_data(values, on_command_line)
     return Config(**values)
+
+
+def _drop_options_of_another_model(values: dict, on_command_line: set[str]) -> None:
+    """`--flagfile=configs/digits.cfg --model=mnist28`: the flagfile's architecture options
+    (--ngf, --ndf, ...) that the model typed on the command line does not take are dropped,
+    in one line on stderr; options typed on the command line stay (the model's error names
+    them)."""
+    if "model" not in on_command_line:
+        return
+    import sys
+
+    from dcgan_tf.config import MODEL_OPTION_FIELDS
+    from dcgan_tf.models import MODELS  # TensorFlow: only when a model is typed
+
+    if values["model"] not in MODELS.names():
+        return  # the trainer names the valid ones
+    family = MODELS.get(values["model"])
+    takes = set(family.options())
+    dropped = [name for name in MODEL_OPTION_FIELDS if values.get(name) is not None
+               and name not in on_command_line and name not in takes]
+    if (values["resolution"] and "resolution" not in on_command_line
+            and values["resolution"] not in family.resolutions):
+        dropped.append("resolution")  # the model's own resolution instead
+    if dropped:
+        shown = ", ".join(f"--{n}={values[n]}" for n in dropped)
+        for name in dropped:
+            values[name] = 0 if name == "resolution" else None  # the builder's default
+        print(f"--model={values['model']} does not take the flagfile's {shown}: dropped "
+              "(the model's defaults instead).", file=sys.stderr, flush=True)
+
+
+def _num_classes_from_data(values: dict, on_command_line: set[str]) -> None:
+    """A conditional config (--num_classes > 0 from a flagfile, e.g. configs/digits.cfg)
+    on labelled data of another class count takes the data's count, in one line on stderr.
+    A --num_classes typed on the command line is kept, and the trainer refuses a mismatch
+    (dcgan_tf.training.run_data)."""
+    if not values["num_classes"] or "num_classes" in on_command_line or not values["data"]:
+        return
+    import sys
+
+    from dcgan_tf.data.geometry import Geometry
+    from dcgan_tf.data.sources import class_count  # TensorFlow: only for conditional configs
+
+    geometry = Geometry(values["resolution"] or 32, values["channels"] or 3,
+                        values["preprocess"], values["load_size"])
+    try:
+        count = class_count(values["data"], geometry, tfds_split=values["tfds_split"],
+                            tfds_data_dir=values["tfds_data_dir"])
+    except (UserError, OSError, ValueError):
+        return  # the trainer opens the data and says what is wrong with it
+    if count and count != values["num_classes"]:
+        print(f"--num_classes={values['num_classes']} (from the flagfile) replaced by the "
+              f"{count} classes of {values['data']!r}.", file=sys.stderr, flush=True)
+        values["num_classes"] = count
 
 
 def flagfile_values(path: str) -> dict:
@@ -106,7 +167,8 @@ def shipped_configs() -> list[str]:
 
 def config_path(value: str) -> str:
     """--config=VALUE: the name of a shipped config (digits), else a flagfile path (a file
-    of your own named like a shipped config: ./NAME.cfg)."""
+    of your own named like a shipped config: ./NAME.cfg; ~ and $VARS expanded)."""
+    value = expand_path(value)
     name = value.removesuffix(".cfg")
     if "/" not in value and os.sep not in value and name in shipped_configs():
         return os.path.join(CONFIGS_DIR, name + ".cfg")

@@ -2,8 +2,10 @@
 
     python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [--mode=sample] ...
 
-- sample: `--num` images from seeds `--seed`, `--seed`+1, ... (image i always comes from
-  seed + i, so the same seed gives the same image), as one tile and/or single PNGs.
+- sample: `--num` images in all from seeds `--seed`, `--seed`+1, ... (image i always comes
+  from seed + i, so the same seed gives the same image), as one tile and/or single PNGs in
+  OUT/images/ (zero-padded names; a folder `evaluate --fake` reads as it is, replaced whole
+  on every run so no image of an earlier run stays in it).
 - interpolate: a path through the z of `--seeds=A,B[,C...]` with `--frames` images per leg,
   `--method=slerp` (spherical, the usual choice for Gaussian z) or `linear`; a strip PNG and
   a GIF.
@@ -12,14 +14,17 @@
   shows each concept's samples with their average, then the result and variations of it
   (small seeded noise added to the result's z).
 Conditional generators: `--labels=v0,...,vK-1` (any vector in [0, 1]^K) applies to every
-image; without it, `sample` draws `--num` images per class, one class per row, and the
-other modes use class 0.
+image; `--class=7` (an index or a class name) draws one class, and in `sample` a list
+(`--class=7,3`) takes its classes in turn. Without either, `sample` takes every class in
+turn (image i has class i mod K, as `evaluate --model` draws them), one class per tile
+row, and the other modes use class 0 (their summary line says which class).
 `--truncation=t` scales z by t (temperature). Output files are written into a temporary
 folder and moved into `--out` only when all of them are complete.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,11 +46,44 @@ def _check_count(name, value, low=1):
         raise UserError(f"--{name} must be between {low} and {MAX_IMAGES}, got {value}.")
 
 
+def parse_classes(text: str, gen: LoadedGenerator) -> list[int] | None:
+    """--class text ('7', '7,3', or class names as in classes.json) -> class indices."""
+    if not text:
+        return None
+    if not gen.num_classes:
+        raise UserError("--class given, but the model is not a conditional generator.")
+    names = [str(n) for n in gen.class_names]
+    classes = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if item in names:  # a name first: names may be numbers ("0".."9" for the digits)
+            classes.append(names.index(item))
+        elif item.isdigit() and int(item) < gen.num_classes:
+            classes.append(int(item))
+        else:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise UserError(f"--class {item!r} is not a class of this model: give an index "
+                            f"0..{gen.num_classes - 1} or a name ({shown}).")
+    return classes
+
+
+def sample_names(seeds, classes=None, num_classes=0) -> list[str]:
+    """Zero-padded file names of individual samples (they sort as the images were drawn):
+    images/seed_000012.png, or images/class_7_seed_000012.png with a class per image."""
+    width = max(6, len(str(max(seeds))))
+    if classes is None:
+        return [f"images/seed_{s:0{width}d}.png" for s in seeds]
+    k_width = len(str(max(num_classes - 1, 0)))
+    return [f"images/class_{k:0{k_width}d}_seed_{s:0{width}d}.png"
+            for k, s in zip(classes, seeds, strict=True)]
+
+
 def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=True,
-           individual=False, labels=None) -> dict[str, bytes]:
-    """Unconditional, or conditional with a label vector: `num` images from seeds seed+i.
-    Conditional without labels: `num` images per class, one class per row (image j of
-    every row from seed+j, so the rows show the same noise in each class)."""
+           individual=False, labels=None, classes=None) -> dict[str, bytes]:
+    """`num` images in all, image i from seed + i. Unconditional, or conditional with one
+    label vector `labels` for all: a square tile. Conditional otherwise: image i has class
+    `classes[i % len(classes)]` (default: every class in turn, as evaluate --model draws
+    them), tiled one class per row. Individual images go to images/ (file names:
+    `sample_names`), a folder `evaluate --fake` reads as it is."""
     from dcgan_tf.utils.tiles import encode_png, label_rows, make_tile
 
     _check_count("num", num)
@@ -53,25 +91,30 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
     z = gen.z_for_seeds(seeds, truncation)
     files = {}
     if gen.num_classes and labels is None:
-        if num * gen.num_classes > MAX_IMAGES:
-            raise UserError(f"--num x classes must be at most {MAX_IMAGES}, got "
-                            f"{num * gen.num_classes}.")
-        rows = [gen.images(z, one_hot(k, gen.num_classes)) for k in range(gen.num_classes)]
-        if tile:
+        classes = list(range(gen.num_classes)) if classes is None else list(classes)
+        per_image = [classes[i % len(classes)] for i in range(num)]
+        images = gen.images(z, np.stack([one_hot(k, gen.num_classes) for k in per_image]))
+        if tile and len(classes) == 1:
+            files["samples.png"] = encode_png(make_tile(images))
+        elif tile:  # row r holds images r, r + R, r + 2R, ... (all of one class)
+            rows = min(len(classes), num)
+            cols = -(-num // rows)
+            blank = np.full_like(images[0], 255)
+            cells = [images[c * rows + r] if c * rows + r < num else blank
+                     for r in range(rows) for c in range(cols)]
             files["samples_by_class.png"] = encode_png(
-                label_rows(make_tile(np.concatenate(rows), rows=gen.num_classes, cols=num),
-                           gen.class_names, rows[0].shape[1]))
+                label_rows(make_tile(np.stack(cells), rows=rows, cols=cols),
+                           [gen.class_names[k] for k in classes[:rows]], images.shape[1]))
         if individual:
-            for k, row in enumerate(rows):
-                for s, im in zip(seeds, row, strict=True):
-                    files[f"class_{k}_seed_{s}.png"] = encode_png(im)
+            names = sample_names(seeds, per_image, gen.num_classes)
+            files.update((n, encode_png(im)) for n, im in zip(names, images, strict=True))
         return files
     images = gen.images(z, labels)
     if tile:
         files["samples.png"] = encode_png(make_tile(images))
     if individual:
-        for s, im in zip(seeds, images, strict=True):
-            files[f"seed_{s}.png"] = encode_png(im)
+        files.update((n, encode_png(im)) for n, im in zip(sample_names(seeds), images,
+                                                             strict=True))
     return files
 
 
@@ -119,8 +162,22 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
     return {"arithmetic.png": encode_png(tile)}
 
 
+def _one_class_labels(gen: LoadedGenerator, args, classes):
+    """interpolate/arithmetic: (label vector, what the summary says about it)."""
+    if not gen.num_classes:
+        return None, ""
+    if args.labels:
+        return gen.labels(args.labels), " (labels --labels)"
+    if classes and len(classes) > 1:
+        raise UserError(f"--mode={args.mode} uses one class; --class names {len(classes)}.")
+    k = classes[0] if classes else 0
+    note = "" if classes else "; --class=K for another"
+    return one_hot(k, gen.num_classes), f" (class {k} {gen.class_names[k]!r}{note})"
+
+
 def run(args) -> list[str]:
-    """The files of `python -m dcgan_tf.generate` with the parsed flags `args`."""
+    """`python -m dcgan_tf.generate` with the parsed flags `args`: writes the files and
+    returns the one summary line."""
     from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 
     if args.mode not in MODES:
@@ -134,24 +191,41 @@ def run(args) -> list[str]:
     gen = LoadedGenerator(args.model)
     if args.labels and not gen.num_classes:
         raise UserError(f"--labels given, but {args.model!r} is not a conditional generator.")
+    class_text = getattr(args, "class", "")  # `class` is a Python keyword
+    if args.labels and class_text:
+        raise UserError("Give --labels or --class, not both.")
+    classes = parse_classes(class_text, gen)
     if args.mode == "sample":
         labels = gen.labels(args.labels) if args.labels else None
         files = sample(gen, num=args.num, seed=args.seed, truncation=args.truncation,
-                       tile=args.tile, individual=args.individual, labels=labels)
+                       tile=args.tile, individual=args.individual, labels=labels,
+                       classes=classes)
+        note = ""
     elif args.mode == "interpolate":
+        labels, note = _one_class_labels(gen, args, classes)
         files = interpolate(gen, seeds=list(parse_int_list("seeds", args.seeds)),
                             frames=args.frames, method=args.method, truncation=args.truncation,
-                            labels=gen.labels(args.labels))
+                            labels=labels)
     else:
+        labels, note = _one_class_labels(gen, args, classes)
         files = arithmetic(gen, a_seeds=list(parse_int_list("a_seeds", args.a_seeds)),
                            b_seeds=list(parse_int_list("b_seeds", args.b_seeds)),
                            c_seeds=list(parse_int_list("c_seeds", args.c_seeds)),
                            variations=args.variations, seed=args.seed,
-                           truncation=args.truncation,
-                           labels=gen.labels(args.labels))
+                           truncation=args.truncation, labels=labels)
     if not files:
         raise UserError("Nothing to write: pass --tile or --individual.")
-    return write_outputs(files, args.out)
+    written = write_outputs(files, args.out)
+    folder = os.path.join(args.out, "images")
+    singles = [p for p in written if os.path.dirname(p) == folder]
+    others = [p for p in written if os.path.dirname(p) != folder]
+    parts = []
+    if singles:
+        parts.append(f"{len(singles)} images to {folder}/ (score them with evaluate "
+                     f"--fake={folder})")
+    if others:
+        parts.append(", ".join(others))
+    return [f"Wrote {' and '.join(parts)}{note}."]
 
 
 def define_generate_flags() -> ToolFlags:
@@ -160,11 +234,13 @@ def define_generate_flags() -> ToolFlags:
     tool.string("model", "", "An export folder, or a workdir with an export.")
     tool.string("out", "", "Folder to write the images into.")
     tool.string("mode", "sample", f"{', '.join(MODES[:-1])} or {MODES[-1]}.")
-    tool.integer("num", 64, "sample: how many images.")
+    tool.integer("num", 64, "sample: how many images in all (a conditional model's classes "
+                 "in turn: image i has class i mod K, or of the --class list).")
     tool.integer("seed", 0, "sample: first seed (image i uses seed + i); arithmetic: seed of "
                  "the variations' noise.")
     tool.boolean("tile", True, "sample: write one tile of all images.")
-    tool.boolean("individual", False, "sample: write one PNG per image.")
+    tool.boolean("individual", False, "sample: write one PNG per image into OUT/images/ "
+                 "(what evaluate --fake=OUT/images reads).")
     tool.string("seeds", "0,1", "interpolate: seeds to pass through, e.g. 3,17,42.")
     tool.integer("frames", 10, "interpolate: images per leg between two seeds.")
     tool.string("method", "slerp", "interpolate: slerp or linear.")
@@ -176,13 +252,15 @@ def define_generate_flags() -> ToolFlags:
     tool.string("labels", "", "Conditional models: a label vector, one value in [0, 1] per "
                 "class, e.g. 0,0,1,0,0,0,0,0,0,0 or mixtures; sample without it: one row per "
                 "class.")
+    tool.string("class", "", "Conditional models: the class to draw, an index or a name of "
+                "classes.json, e.g. 7; sample also takes a list (7,3: classes in turn, one row "
+                "each); interpolate and arithmetic use class 0 without it.")
     return tool
 
 
 def main(argv=None):
     """python -m dcgan_tf.generate --model=EXPORT_OR_WORKDIR --out=DIR [...]"""
-    run_command("dcgan_tf.generate", define_generate_flags,
-                lambda args: [f"Wrote {path}." for path in run(args)], argv)
+    run_command("dcgan_tf.generate", define_generate_flags, run, argv)
 
 
 if __name__ == "__main__":

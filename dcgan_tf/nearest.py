@@ -92,10 +92,24 @@ def _feature_report(args, size, samples, train, holdout) -> dict | None:
     if extractor is None:
         return None
 
+    from dcgan_tf.utils.progress import Progress
+
+    # Our own progress line on stderr (stdout holds the result): the extractor is fed
+    # chunks of at most 4 batches, below the size at which it draws Keras' bar (which
+    # writes coloured text to stdout).
+    bar = Progress(len(samples) + len(train) + len(holdout), f"Features ({extractor.key})",
+                   unit="images")
+    chunk = 4 * getattr(extractor, "batch_size", 50)
+
     def feats(images):
-        return extractor(to_uint8(images))[0]
+        parts = []
+        for i in range(0, len(images), chunk):
+            parts.append(extractor(to_uint8(images[i:i + chunk]))[0])
+            bar.update(bar.done + len(parts[-1]))
+        return np.concatenate(parts)
 
     report = memorisation_report(feats(samples), feats(train), feats(holdout))
+    bar.close()
     out = {k: v for k, v in report.items() if k not in ("distances", "nearest")}
     out["extractor"] = extractor.key
     return out

@@ -46,12 +46,12 @@ def flags(**kw):
 def test_sample_is_deterministic_by_seed(export_dir):
     gen = LoadedGenerator(export_dir)
     files = G.sample(gen, num=6, seed=10, individual=True)
-    assert set(files) == {"samples.png"} | {f"seed_{s}.png" for s in range(10, 16)}
+    assert set(files) == {"samples.png"} | {f"images/seed_{s:06d}.png" for s in range(10, 16)}
     assert png(files["samples.png"]).shape == (2 * 32 + 3 * 2, 3 * 32 + 4 * 2)  # 2x3 grid, grey
     again = G.sample(gen, num=2, seed=12, individual=True, tile=False)
-    assert again["seed_12.png"] == files["seed_12.png"]  # image i depends only on its seed
-    assert files["seed_12.png"] != files["seed_13.png"]
-    np.testing.assert_array_equal(png(files["seed_11.png"]),
+    assert again["images/seed_000012.png"] == files["images/seed_000012.png"]  # only its seed
+    assert files["images/seed_000012.png"] != files["images/seed_000013.png"]
+    np.testing.assert_array_equal(png(files["images/seed_000011.png"]),
                                   gen.images(gen.z_for_seeds([11]))[0, ..., 0])
     # truncation scales z
     np.testing.assert_allclose(gen.z_for_seeds([3], 0.5), 0.5 * gen.z_for_seeds([3]), rtol=1e-6)
@@ -114,8 +114,10 @@ def test_cli_writes_files_and_fails_cleanly(export_dir, tmp_path):
                                     env=env, capture_output=True, text=True, timeout=300)
     ok = run(f"--model={export_dir}", f"--out={tmp_path / 'o'}", "--num=3", "--individual")
     assert ok.returncode == 0, ok.stderr
-    assert sorted(os.listdir(tmp_path / "o")) == ["samples.png", "seed_0.png", "seed_1.png",
-                                                   "seed_2.png"]
+    assert sorted(os.listdir(tmp_path / "o")) == ["images", "samples.png"]
+    assert sorted(os.listdir(tmp_path / "o" / "images")) == [
+        "seed_000000.png", "seed_000001.png", "seed_000002.png"]
+    assert ok.stdout.count("\n") == 1 and "3 images to" in ok.stdout, ok.stdout
     for args, message in [
         ((f"--model={tmp_path}", f"--out={tmp_path / 'x'}"), "neither an export"),
         ((f"--model={export_dir}", f"--out={tmp_path / 'no' / 'such' / 'dir'}"),

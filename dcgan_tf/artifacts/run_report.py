@@ -110,6 +110,7 @@ def write_loss_plot(workdir: str) -> str:
         values = np.array([r[key] for r in rows])
         ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
         ax.plot(steps, smooth(values), color=color, linewidth=1.8,
+                marker="o" if len(steps) <= 10 else None,  # a short run: its few points
                 label=f"{key[0].upper()} loss (smoothed)")
     if balance is not None:
         ax.axhline(balance, color="gray", linestyle="--", linewidth=1,
@@ -129,8 +130,20 @@ def write_loss_plot(workdir: str) -> str:
 
 
 def write_report(workdir: str) -> list[str]:
-    """Writes progress.gif (+ progress.mp4) and losses.png; returns the paths written."""
-    gif = write_animation(workdir)
-    mp4 = os.path.join(workdir, "progress.mp4")
-    written = [gif] + ([mp4] if os.path.isfile(mp4) else [])
-    return written + [write_loss_plot(workdir)]
+    """Writes progress.gif (+ progress.mp4) and losses.png; returns the paths written.
+    Writes what the run has so far (a run without tiles yet still gets its loss plot, and
+    the other way round); UserError only when it has neither."""
+    written, missing = [], []
+    try:
+        gif = write_animation(workdir)
+        mp4 = os.path.join(workdir, "progress.mp4")
+        written += [gif] + ([mp4] if os.path.isfile(mp4) else [])
+    except UserError as e:
+        missing.append(str(e))
+    try:
+        written.append(write_loss_plot(workdir))
+    except UserError as e:
+        missing.append(str(e))
+    if not written:
+        raise UserError(" ".join(missing))
+    return written

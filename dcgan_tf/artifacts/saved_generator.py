@@ -7,8 +7,15 @@ An export folder holds
                                                "z": float32 [num, latent_dim]}
     conditional generators take one more input, labels float32 [N, num_classes] in [0, 1]
     (any mixture, not only one-hot); in `sample` a [1, num_classes] row applies to all.
+    They are required: a conditional generator has no class of its own, and a default
+    class would hide a forgotten argument. A call with labels of another shape (class
+    indices, another class count) or z of another width fails at once with an
+    InvalidArgumentError saying what the input must be (`_checked`; TensorFlow does not
+    enforce a signature's shapes itself), and a call without labels gets TensorFlow's
+    TypeError, which lists the signature with labels (None, num_classes).
   generator.keras, discriminator.keras   for keras.saving.load_model
-  export.json                 signatures, latent size and distribution, image size, step,
+  export.json                 signatures (with a working `call` of each and the labels'
+                              `doc`), latent size and distribution, image size, step,
                               and `sample_bn`: the BatchNorm statistics the signatures use
 It is written to a temporary folder beside the target and renamed when complete, so a
 crash never leaves a half export.
@@ -93,11 +100,15 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
 
     if num_classes:
         def serve(z, labels):
+            z = _checked(z, latent_dim, None, _z_message(latent_dim))
+            labels = _checked(labels, num_classes, tf.shape(z)[:1], _labels_message(num_classes))
             images = generator([tf.cast(z, tf.float32), tf.cast(labels, tf.float32)],
                                training=False)
             return {"images": to_uint8_images(images)}
 
         def sample(num, seed, labels):
+            labels = _checked(labels, num_classes, tf.stack([1, num]),
+                              _labels_message(num_classes))
             z = distribution.sample(tf.stack([num, latent_dim]), tf.stack([seed, 0]))
             labels = tf.broadcast_to(labels, tf.stack([num, num_classes]))
             return {"images": serve(z, labels)["images"], "z": z}
@@ -108,6 +119,7 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
                              input_signature=sample_specs + [labels_spec])
     else:
         def serve(z):
+            z = _checked(z, latent_dim, None, _z_message(latent_dim))
             images = generator(tf.cast(z, tf.float32), training=False)
             return {"images": to_uint8_images(images)}
 
@@ -129,19 +141,22 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
             with_plain_batchnorm(discriminator).save(os.path.join(tmp, "discriminator.keras"))
         image_shape = [None, *generator.output.shape[1:]]
         labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
-                                   "range": [0.0, 1.0]}} if num_classes else {})
+                                   "range": [0.0, 1.0],
+                                   "doc": _labels_message(num_classes)}} if num_classes else {})
         info = {
             "signatures": {
                 "serving_default": {
                     "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]},
                                **labels_info},
                     "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
+                    "call": _call_example("serving_default", latent_dim, num_classes),
                 },
                 "sample": {
                     "inputs": {"num": {"dtype": "int32", "shape": []},
                                "seed": {"dtype": "int64", "shape": []}, **labels_info},
                     "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
                                 "z": {"dtype": "float32", "shape": [None, latent_dim]}},
+                    "call": _call_example("sample", latent_dim, num_classes),
                 },
             },
             "num_classes": num_classes,
@@ -161,6 +176,41 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _z_message(latent_dim: int) -> str:
+    return f"z must be float32 [N, {latent_dim}]: one latent vector of {latent_dim} per image."
+
+
+def _labels_message(num_classes: int) -> str:
+    """What a conditional signature's `labels` must be: the text of its call-time check
+    (an InvalidArgumentError carries it) and of export.json."""
+    return (f"labels must be float32 [N, {num_classes}] (serving_default: one row per z row; "
+            f"sample: 1 row for all or num rows): one value in [0, 1] per class, not class "
+            f"indices; a one-hot row draws one class (class k: tf.one_hot([k] * N, "
+            f"{num_classes})); export.json lists class_names.")
+
+
+def _call_example(signature: str, latent_dim: int, num_classes: int) -> str:
+    """A call of `signature` that works, as export.json shows it."""
+    labels = f", labels=tf.one_hot([0] * 16, {num_classes})" if num_classes else ""  # class 0
+    if signature == "sample":
+        labels = labels.replace("16", "1")
+        return f"sample(num=tf.constant(16), seed=tf.constant(7, tf.int64){labels})"
+    return f"serving_default(z=tf.random.normal([16, {latent_dim}]){labels})"
+
+
+def _checked(tensor, width: int, rows, message: str):
+    """`tensor` after a call-time check that it is [rows, width] (rows: any, or one of the
+    values of the tensor `rows`); InvalidArgumentError with `message` otherwise. A
+    signature's TensorSpec shape is not enforced when it is called, and a wrong width
+    would fail deep inside the generator with a reshape error."""
+    shape = tf.concat([tf.shape(tensor), [-1, -1]], 0)  # padded: a scalar has no shape[1]
+    ok = tf.logical_and(tf.equal(tf.rank(tensor), 2), tf.equal(shape[1], width))
+    if rows is not None:
+        ok = tf.logical_and(ok, tf.reduce_any(tf.equal(shape[0], rows)))
+    with tf.control_dependencies([tf.debugging.assert_equal(ok, True, message=message)]):
+        return tf.identity(tensor)
 
 
 _SAMPLE_BN_NOTES = {
@@ -240,6 +290,9 @@ class LoadedGenerator:
         self.class_names = info.get("class_names") or [str(i) for i in range(self.num_classes)]
         self.image_shape = list(info.get("image_shape", []))
         self.latent = get_latent(info.get("latent", "normal"))
+        self.path = export
+        self.step = info.get("step")  # the training step of the weights (None: not recorded)
+        self.weights = info.get("weights")  # "ema" or "raw" when exported from a workdir
         try:
             self._serve = tf.saved_model.load(export).signatures["serving_default"]
         except (OSError, ValueError, KeyError, tf.errors.OpError) as e:

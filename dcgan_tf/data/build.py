@@ -148,10 +148,10 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
     label_counts = collections.Counter()
     sources_written = 0
     bar = None
-    if progress and items:
-        from keras.utils import Progbar
+    if progress and items:  # on stderr, without colour codes; the summary is the result
+        from dcgan_tf.utils.progress import Progress
 
-        bar = Progbar(len(items), unit_name="file")
+        bar = Progress(len(items), "Building", unit="files")
     processor = Processor(opts, crop)
     workers = opts.workers or os.cpu_count() or 1
     try:
@@ -177,7 +177,9 @@ def build(opts: BuildOptions, progress: bool = True) -> dict:
                     if result.item.label is not None:
                         label_counts[result.item.label] += 1
             if bar is not None:
-                bar.update(done)
+                bar.update(done, f"{len(skipped)} skipped")
+        if bar is not None:
+            bar.close()
         written = shard_sets[opts.sizes[0]].written
         if written == 0:
             raise UserError(_nothing_usable(opts, len(items), skipped))

@@ -119,6 +119,26 @@ def open_source(data: str, geometry: Geometry, *, tfds_split="train", tfds_data_
     return source
 
 
+def class_count(data: str, geometry: Geometry, *, tfds_split="train",
+                tfds_data_dir="") -> int | None:
+    """How many classes labelled `data` has, read without decoding its images: the count of
+    its class names (class subfolders, the builder's metadata, digits), else the largest
+    label + 1 (an .npz or IDX file without names); None for unlabelled data, and for tfds
+    (opening it may download and prepare it; the trainer checks it once opened)."""
+    kind = source_kind(data)
+    if kind == "tfds":
+        return None
+    if kind in ("npz", "idx"):
+        from dcgan_tf.data.idx import load_idx
+
+        _, labels, names = (load_npz if kind == "npz" else load_idx)(data)
+        if labels is None or not len(labels):
+            return None
+        return len(names) if names is not None and len(names) else int(np.max(labels)) + 1
+    source = _OPENERS[kind](data, geometry, tfds_split, tfds_data_dir)
+    return len(source.label_names) if source.has_labels and source.label_names else None
+
+
 def materialize(source: Source, budget_bytes: int = MEMORY_BUDGET_BYTES) -> bool:
     """Decodes the whole source once into uint8 arrays held in memory (source.arrays).
 

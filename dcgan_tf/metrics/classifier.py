@@ -55,7 +55,9 @@ def build_classifier(shape, num_classes: int, seed: int = 0):
 def train_classifier(images_u8, labels, *, epochs: int = 20, seed: int = 0,
                      verbose: int = 0):
     """-> (keras model trained on a seeded 80% of the images, its accuracy on the other
-    20%). One training, not a refit on all images: the saved model is the measured one."""
+    20%). One training, not a refit on all images: the saved model is the measured one.
+    `verbose`: show the training's progress (one line on stderr, no colour codes; Keras'
+    own bar would write to stdout, among the results)."""
     import keras
 
     x = np.asarray(images_u8, np.float32) / 127.5 - 1.0
@@ -70,8 +72,13 @@ def train_classifier(images_u8, labels, *, epochs: int = 20, seed: int = 0,
     model = build_classifier(x.shape[1:], int(y.max()) + 1, seed)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    model.fit(x[order[:cut]], y[order[:cut]], batch_size=64, epochs=epochs, verbose=verbose,
-              shuffle=True)
+    callbacks = []
+    if verbose:
+        from dcgan_tf.utils.progress import fit_progress
+
+        callbacks.append(fit_progress("Training the classifier", epochs, -(-cut // 64)))
+    model.fit(x[order[:cut]], y[order[:cut]], batch_size=64, epochs=epochs, verbose=0,
+              shuffle=True, callbacks=callbacks)
     accuracy = float(model.evaluate(x[order[cut:]], y[order[cut:]], verbose=0)[1])
     return model, accuracy
 
@@ -97,9 +104,11 @@ def digits_classifier_path(resolution: int) -> str:
               f"cached at {path}) ...", file=sys.stderr, flush=True)
         images, labels = load_digits(resolution)
         u8 = to_uint8(images)
-        model, accuracy = train_classifier(u8, labels, epochs=DIGITS_EPOCHS)
+        model, accuracy = train_classifier(u8, labels, epochs=DIGITS_EPOCHS, verbose=1)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         save_classifier(model, path, {"data": "digits", "resolution": resolution,
                                       "channels": 1, "classes": NUM_CLASSES,
                                       "holdout_accuracy": accuracy, "images": len(u8)})
+        print(f"Cached the digits classifier (holdout accuracy {accuracy:.3f}) at {path}.",
+              file=sys.stderr, flush=True)
     return path

@@ -145,18 +145,33 @@ class SampleTiles(keras.callbacks.Callback):
 
 class ScalarLog(keras.callbacks.Callback):
     """Every `every` steps: single-step metric values, learning rates, loss scales and
-    images/s to TensorBoard and to `metrics.jsonl` (one JSON object per line)."""
+    images/s to TensorBoard and to `metrics.jsonl` (one JSON object per line). The trainer
+    calls `write_now` when training stops, so the last step is logged too (a run shorter
+    than --log_every still has its losses for the report)."""
 
     def __init__(self, writer, jsonl_path: str, every: int):
         super().__init__()
         self.writer = writer
         self.jsonl_path = jsonl_path
         self.interval = Interval(every)
+        self._last = None
+        self._logs = None  # the latest step's logs; None until this process trained a step
 
     def on_train_batch_end(self, batch, logs=None):
+        self._logs = logs or {}
+        if self.interval.due(step_of(self.model)):
+            self.write_now()
+
+    def write_now(self) -> bool:
+        """Logs the current step unless it is logged already (or nothing was trained in
+        this process); True when a line was written."""
+        if self._logs is None:
+            return False
         step = step_of(self.model)
-        if not self.interval.due(step):
-            return
+        if step == self._last:
+            return False
+        self._last = step
+        logs = self._logs
         values = self.model.last_step_values()
         extra = float_logs(logs)
         for key in ("img_per_s", "d_loss_scale", "g_loss_scale", "noise_sigma"):
@@ -172,5 +187,6 @@ class ScalarLog(keras.callbacks.Callback):
         record = {"step": step, "images_seen": images_seen, "time": round(time.time(), 3)}
         record.update({k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
         append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
+        return True
 
 

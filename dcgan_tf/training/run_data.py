@@ -11,6 +11,7 @@ import numpy as np
 from dcgan_tf.data.geometry import Geometry
 from dcgan_tf.data.sources import open_source
 from dcgan_tf.data.stream import Flips, training_stream
+from dcgan_tf.utils.errors import UserError
 
 
 @dataclasses.dataclass
@@ -37,6 +38,23 @@ class RunData:
                                shuffle=self.shuffle, **options)
 
 
+def check_class_count(config, source) -> None:
+    """A conditional run's --num_classes must be the data's class count (its class names,
+    else its largest label + 1): a 10-class model on 4-class data would train 6 classes
+    that never appear. UserError naming both numbers. (A --num_classes that came from a
+    flagfile was already replaced by the data's count: dcgan_tf.flags.)"""
+    if source.label_names:
+        count = len(source.label_names)
+    elif source.arrays is not None and source.arrays[1] is not None and len(source.arrays[1]):
+        count = int(np.max(source.arrays[1])) + 1
+    else:
+        return  # streamed data without class names: its labels are checked as they come
+    if count != config.num_classes:
+        raise UserError(f"--num_classes={config.num_classes} but {config.data!r} has {count} "
+                        f"classes; give --num_classes={count} (or leave it to the config, "
+                        "which then takes the data's count).")
+
+
 def open_data(config) -> RunData:
     """Opens --data for a resolved `config` (UserError for bad data or labels)."""
     geometry = Geometry(config.resolution, config.channels, config.preprocess,
@@ -45,6 +63,8 @@ def open_data(config) -> RunData:
                          tfds_data_dir=config.tfds_data_dir, cache=config.cache)
     # Conditional runs need labels in [0, num_classes); the row names of tiles.
     row_names = source.check_labels(config.num_classes) if config.num_classes else None
+    if config.num_classes:
+        check_class_count(config, source)
     real_per_step = config.batch_size * config.d_steps
     return RunData(source, Flips(config.flip_lr, config.flip_ud), row_names,
                    source.steps_per_epoch(real_per_step), real_per_step, config.shuffle)

@@ -56,16 +56,21 @@ class _Callbacks:
 
     all: list
     samples: cb.SampleTiles
+    scalars: cb.ScalarLog
     stopper: cb.StopOnSignal
     health: HealthCheck
     progress: RunProgress | None
 
 
-def run(config: Config, *, out=None, plain_batchnorm: bool = False) -> RunResult:
+def run(config: Config, *, out=None, plain_batchnorm: bool = False,
+        resume_command: str | None = None) -> RunResult:
     """Trains (or resumes) the run `config` describes. Raises UserError for bad input and
     DivergenceError when training diverged and was stopped. `plain_batchnorm`: networks
     with Keras' own BatchNormalization instead of the fused layer (tools/ measure one
-    against the other; checkpoints and exports are the same either way)."""
+    against the other; checkpoints and exports are the same either way).
+    `resume_command`: the command line that started the run, which the line of a run
+    stopped by a signal shows as the way to resume it (status "interrupted"; the train
+    command then exits 128 + the signal's number)."""
     out = out or sys.stdout
     config = config.validate()
     strategy = make_strategy(config.strategy)  # before any other TensorFlow work
@@ -73,10 +78,13 @@ def run(config: Config, *, out=None, plain_batchnorm: bool = False) -> RunResult
     check_run_length(config)
     check_batch(strategy, config.batch_size)
     role = WorkerRole.of(strategy)
+    # one trainer per workdir: a second one stops here, before it reads or writes anything
+    lock = (Workdir(config.workdir).lock() if role.chief and not config.dry_run else None)
     after_scope = []
     try:
         with strategy.scope():
-            result = _run(config, strategy, role, out, after_scope, plain_batchnorm)
+            result = _run(config, strategy, role, out, after_scope, plain_batchnorm,
+                          resume_command)
         # The export runs outside the strategy's scope: the Keras copy it writes (plain
         # BatchNorm layers) makes ordinary variables there, not variables every worker
         # would have to create together.
@@ -85,10 +93,12 @@ def run(config: Config, *, out=None, plain_batchnorm: bool = False) -> RunResult
         return result
     finally:
         role.cleanup()
+        if lock is not None:
+            lock.release()
 
 
 def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list,
-         plain_batchnorm: bool) -> RunResult:
+         plain_batchnorm: bool, resume_command: str | None = None) -> RunResult:
     keras.mixed_precision.set_global_policy(POLICIES[config.mixed_precision])
     keras.utils.set_random_seed(config.seed)
     gan = build_gan(config, plain_batchnorm=plain_batchnorm)
@@ -114,7 +124,8 @@ def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list,
         write_tile(own.real_batch_path,
                    next(iter(first)).numpy()[: sample_rows(config) * config.sample_grid],
                    rows=None, cols=config.sample_grid)
-    result = _train(config, gan, data, total, ckpt, callbacks, writer, wd, role, growing, out)
+    result = _train(config, gan, data, total, ckpt, callbacks, writer, wd, role, growing, out,
+                    resume_command)
     writer.flush()
     if config.export and role.chief and result.status != "interrupted":
         after_scope.append(_export_later(config, gan, wd, result, data.row_names, growing,
@@ -222,13 +233,14 @@ def _callbacks(config: Config, gan, wd: Workdir, own: Workdir, ckpt, fixed_z, fi
                              writer, fixed_labels=fixed_labels, row_names=data.row_names,
                              rows=sample_rows(config))
     stopper = cb.StopOnSignal(save)
+    scalars = cb.ScalarLog(writer, own.metrics_path, config.log_every)
     callbacks = [
         Throughput(),
         health,  # before anything that saves: a bad step is never checkpointed
         stopper,
         cb.PeriodicCheckpoint(save, config.checkpoint_every),
         samples,
-        cb.ScalarLog(writer, own.metrics_path, config.log_every),
+        scalars,
     ]
     callbacks += evaluation_callbacks(
         evaluations, config, own.evaluation_path, writer, best_info=wd.best_info(),
@@ -236,16 +248,18 @@ def _callbacks(config: Config, gan, wd: Workdir, own: Workdir, ckpt, fixed_z, fi
             own.best_dir, step, {"metric": metric, "value": value}))
     progress = None
     if config.progress == "run":
-        progress = RunProgress(total, out=out)
+        # progress on stderr, what the run did on stdout (a caller's own `out` gets both)
+        progress = RunProgress(total, out=sys.stderr if out is sys.stdout else out)
         callbacks.append(progress)
     elif config.progress == "epoch":  # last: shows all
         callbacks.append(RunProgbar(math.ceil(total / data.steps_per_epoch)))
     samples.set_model(gan)
-    return _Callbacks(callbacks, samples, stopper, health, progress)
+    return _Callbacks(callbacks, samples, scalars, stopper, health, progress)
 
 
 def _train(config: Config, gan, data: RunData, total: int, ckpt, callbacks: _Callbacks,
-           writer, wd: Workdir, role: WorkerRole, growing: bool, out) -> RunResult:
+           writer, wd: Workdir, role: WorkerRole, growing: bool, out,
+           resume_command: str | None = None) -> RunResult:
     """Fits from the restored step to `total`; the final checkpoint, tile and report."""
     step = int(gan.step.numpy())
     if step >= total:
@@ -280,10 +294,13 @@ def _train(config: Config, gan, data: RunData, total: int, ckpt, callbacks: _Cal
     if health.diverged:
         writer.flush()
         raise DivergenceError(health.diverged)
+    callbacks.scalars.write_now()  # the last step, when --log_every did not fall on it
     if stopper.received is not None:
         name = signal.Signals(stopper.received).name
-        print(f"\nStopped by {name} at step {step}; checkpoint saved. Re-run the same "
-              "command to resume.", file=out)
+        how = (f"To resume, run the same command: {resume_command}" if resume_command
+               else "Re-run the same command to resume.")
+        print(f"\nStopped by {name} at step {step}; checkpoint saved. {how}", file=out,
+              flush=True)
         return RunResult("interrupted", step, total, wd.path, signal=stopper.received)
     if ckpt.save(step) is None:
         writer.flush()

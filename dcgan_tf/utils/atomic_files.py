@@ -62,7 +62,9 @@ def temp_dir_beside(path: str) -> str:
 
 def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
     """Writes all files into a temporary folder, then moves them into `out` (created if
-    needed); returns the paths written. UserError when `out` cannot take them."""
+    needed); returns the paths written. UserError when `out` cannot take them.
+    A name in a subfolder ("images/seed_000001.png") writes that subfolder whole: it
+    replaces the subfolder of that name in `out`, so no file of an earlier call stays in it."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--out {out!r} exists and is not a folder.")
     parent = os.path.dirname(os.path.abspath(out))
@@ -72,13 +74,20 @@ def write_outputs(files: dict[str, bytes], out: str) -> list[str]:
     try:
         os.makedirs(tmp)
         for name, data in files.items():
+            os.makedirs(os.path.dirname(os.path.join(tmp, name)), exist_ok=True)
             with open(os.path.join(tmp, name), "wb") as f:
                 f.write(data)
         os.makedirs(out, exist_ok=True)
+        for folder in sorted({name.split("/")[0] for name in files if "/" in name}):
+            if os.path.exists(os.path.join(out, folder)) and not os.path.isdir(
+                    os.path.join(out, folder)):
+                raise UserError(f"Cannot write to {out!r}: {folder!r} there is a file.")
+            replace_dir(os.path.join(tmp, folder), os.path.join(out, folder))
         written = []
         for name in files:
             target = os.path.join(out, name)
-            os.replace(os.path.join(tmp, name), target)
+            if "/" not in name:
+                os.replace(os.path.join(tmp, name), target)
             written.append(target)
         return written
     except OSError as e:

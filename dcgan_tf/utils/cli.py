@@ -7,7 +7,8 @@
   answer without loading TensorFlow (seconds on a small machine).
 - `run_command` turns a UserError into one line on stderr and exit code 2.
 - Flags come from dataclasses (`define_from_dataclass`: one flag per field, the help from
-  the field's metadata) or from a tool's own list (`ToolFlags`).
+  the field's metadata) or from a tool's own list (`ToolFlags`). Path flags (`PATH_FLAGS`,
+  by name, in every tool) expand `~` and $VARS when parsed.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def help_text(program: str, usage: str | None, full: bool) -> str:
         # every tool's flags are DEFINEd in this module; absl titles them with its name
         body = flags.FLAGS.module_help(__name__).strip().replace(f"{__name__}:", "flags:", 1)
         body += ("\n\nFlags may also come from a file: --flagfile=PATH (flags given after "
-                 "it override it). --helpfull lists every flag, absl's own included.")
+                 "it override it). Paths may use ~ and $VARS (--source=~/photos). "
+                 "--helpfull lists every flag, absl's own included.")
     return f"{text}\n\n{body}\n"
 
 
@@ -95,10 +97,18 @@ def parse_flags_or_fail(program: str, argv, usage: str | None = None):
         sys.stdout.write(help_text(program, usage, full))
         sys.stdout.flush()
         sys.exit(0)
+    argv = [_expand_flagfile(token) for token in argv]
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
         fail(program, str(e).splitlines()[0].replace("ERROR:: ", ""))
+
+
+def _expand_flagfile(token: str) -> str:
+    """--flagfile=$CONFIGS/x.cfg with $VARS expanded (absl itself expands only `~`)."""
+    name, eq, value = token.partition("=")
+    return f"{name}={expand_path(value)}" if eq and name in ("--flagfile", "-flagfile") \
+        else token
 
 
 def run_command(program: str, define_flags, body, argv=None, usage: str | None = None,
@@ -151,6 +161,47 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 # Every flag is DEFINEd in this module, so that absl files them all under one module name
 # (`help_text` lists that module's flags).
 
+# Flags that name files or folders, in every tool (the training flags from Config, the
+# builder's from BuildOptions, each tool's own): their values get `~` and $VARS expanded
+# when parsed, from the command line or a flagfile (bash leaves `--source=~/photos`
+# alone: no expansion after `=`). Values that are not paths pass unchanged (`digits`,
+# `tfds:mnist`, `inception`); `classifier:~/c.keras` expands after its prefix.
+PATH_FLAGS = frozenset({"workdir", "data", "out", "model", "fake", "source", "boxes",
+                        "features", "tfds_data_dir", "inception_weights"})
+
+
+def expand_path(value):
+    """`~`, `~user` and $VAR / ${VAR} expanded (an unset variable is left as written, so
+    the error about the path shows it); also after a `name:` prefix (classifier:~/c.keras)."""
+    if not isinstance(value, str) or not value:
+        return value
+    value = os.path.expandvars(value)
+    prefix, colon, rest = value.partition(":")
+    if colon and prefix.isidentifier() and rest.startswith("~"):
+        return f"{prefix}:{os.path.expanduser(rest)}"
+    return os.path.expanduser(value)
+
+
+class PathParser(flags.ArgumentParser):
+    """absl's string flag, with `expand_path` applied to each value it parses."""
+
+    syntactic_help = "a path; ~ and $VARS are expanded"
+
+    def parse(self, argument):
+        return expand_path(argument)
+
+    def flag_type(self):
+        return "string"
+
+
+def define_string(name: str, default, help_text: str) -> None:
+    """DEFINE_string, or a path flag (PATH_FLAGS) whose values expand ~ and $VARS."""
+    if name in PATH_FLAGS:
+        flags.DEFINE(PathParser(), name, default, help_text,
+                     serializer=flags.ArgumentSerializer())
+    else:
+        flags.DEFINE_string(name, default, help_text)
+
 
 def _base_type(hint):
     """int | None -> (int, True); tuple[int, ...] | None -> (tuple, True)."""
@@ -187,7 +238,7 @@ def define_from_dataclass(cls, flag_names: dict | None = None, choices: dict | N
             flags.DEFINE_list(name, None if default is None else [str(v) for v in default],
                               help_text)
         else:
-            flags.DEFINE_string(name, default, help_text)
+            define_string(name, default, help_text)
     return flags.FLAGS
 
 
@@ -228,7 +279,11 @@ class ToolFlags:
 
     def _define(self, kind: str, name: str, default, help_text: str) -> None:
         self._defaults[name] = default
-        if name not in flags.FLAGS:
+        if name in flags.FLAGS:
+            return
+        if kind == "string":
+            define_string(name, default, help_text)
+        else:
             getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
 
     def string(self, name: str, default, help_text: str) -> None:
