@@ -12,7 +12,8 @@
 - arithmetic: the DCGAN paper's vector arithmetic. The z of the seeds of each concept
   (`--a_seeds`, `--b_seeds`, `--c_seeds`) are averaged and combined as A - B + C; the tile
   shows each concept's samples with their average, then the result and variations of it
-  (small seeded noise added to the result's z).
+  (small seeded noise added to the result's z), each image captioned ("A: seed 1", "mean
+  of A", "A - B + C", "+ noise 1"; images under 50 px are enlarged so the captions fit).
 Conditional generators: `--labels=v0,...,vK-1` (any vector in [0, 1]^K) applies to every
 image; `--class=7` (an index or a class name) draws one class, and in `sample` a list
 (`--class=7,3`) takes its classes in turn. Without either, `sample` takes every class in
@@ -134,8 +135,10 @@ def interpolate(gen: LoadedGenerator, *, seeds, frames: int, method="slerp",
 
 def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
                noise=0.25, seed=0, truncation=None, labels=None) -> dict[str, bytes]:
-    """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations."""
-    from dcgan_tf.utils.tiles import encode_png, make_tile
+    """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations,
+    each cell captioned ("A: seed 1", "mean of A", "A - B + C", "+ noise 1"); unused cells
+    stay background."""
+    from dcgan_tf.utils.tiles import captioned_tile, encode_png
 
     for name, seeds in (("a_seeds", a_seeds), ("b_seeds", b_seeds), ("c_seeds", c_seeds)):
         if not seeds:
@@ -151,14 +154,15 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
     for z, mean in zip(zs, means, strict=True):
         rows.append(np.concatenate([z, mean[None]]))
     rows.append(np.concatenate([result[None], variants]).astype(np.float32))
-    blank = None
-    cells = []
-    for row in rows:
+    names = [[f"{c}: seed {s}" for s in seeds] + [f"mean of {c}"]
+             for c, seeds in zip("ABC", (a_seeds, b_seeds, c_seeds), strict=True)]
+    names.append(["A - B + C"] + [f"+ noise {i + 1}" for i in range(variations)])
+    cells, captions = [], []
+    for row, row_names in zip(rows, names, strict=True):
         images = gen.images(row, labels)
-        if blank is None:
-            blank = np.zeros_like(images[0])
-        cells.extend(list(images) + [blank] * (cols - len(images)))
-    tile = make_tile(np.stack(cells), rows=len(rows), cols=cols)
+        cells.extend(list(images) + [None] * (cols - len(images)))
+        captions.extend(row_names + [""] * (cols - len(row_names)))
+    tile = captioned_tile(cells, captions, rows=len(rows), cols=cols)
     return {"arithmetic.png": encode_png(tile)}
 
 

@@ -8,7 +8,8 @@ generated images it finds the nearest training image (RMS pixel distance in [-1,
 reports the median of those distances next to the median nearest distance of the held-out
 real images to the same training part: samples much closer to the training images than
 unseen real images are ("ratio" well below 1) are copies. Writes `nearest.png` (pairs of a
-sample and its nearest training image, closest pairs first) and `nearest.json`.
+sample and its nearest training image, closest pairs first, captioned "generated" and
+"nearest real, d = distance") and `nearest.json`.
 The same is reported in the evaluation features (`--features`, as in dcgan_tf.evaluate:
 the digits classifier for --data=digits, else InceptionV3 when its weights are at hand,
 `classifier:PATH` or `none`), where "close" means alike in content rather than in pixels.
@@ -33,7 +34,7 @@ def run(args) -> list[str]:
     from dcgan_tf.metrics.memorisation import memorisation_report
     from dcgan_tf.utils.atomic_files import write_outputs
     from dcgan_tf.utils.labels import one_hot
-    from dcgan_tf.utils.tiles import encode_png, make_tile
+    from dcgan_tf.utils.tiles import captioned_tile, encode_png
 
     if not args.model or not args.data or not args.out:
         raise UserError("--model, --data and --out are required.")
@@ -61,8 +62,12 @@ def run(args) -> list[str]:
     report = memorisation_report(samples, train, holdout)
     in_features = _feature_report(args, size, samples, train, holdout)
     closest = np.argsort(report["distances"])[:32]
-    pairs = np.stack([x for i in closest for x in (samples[i], train[report["nearest"][i]])])
-    tile = make_tile(pairs, rows=len(closest) // 4 or 1, cols=8)
+    # Pairs side by side, four to a row: a sample, then its nearest training image with the
+    # RMS distance between them.
+    pairs = [x for i in closest for x in (samples[i], train[report["nearest"][i]])]
+    captions = [x for i in closest
+                for x in ("generated", f"nearest real\nd = {report['distances'][i]:.3f}")]
+    tile = captioned_tile(pairs, captions, cols=min(8, len(pairs)))
     summary = {k: v for k, v in report.items() if k not in ("distances", "nearest")}
     summary.update(model=args.model, data=args.data, seed=args.seed,
                    distance="RMS pixel, [-1, 1]")

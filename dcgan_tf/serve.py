@@ -4,12 +4,16 @@
 
 Flask app served by waitress (dcgan_tf.web.server). Routes:
 
-    GET  /               the page: one slider per class (0-1, step 0.001), presets, seed,
-                         "new noise", count; unconditional models get a latent
-                         interpolation slider between two seeds instead
+    GET  /               the page: one slider per class (0-1, step 0.001), presets, an
+                         interpolation between two labels (A, B and t: the sliders
+                         become (1 - t) one-hot(A) + t one-hot(B)), seed, "new noise",
+                         count, truncation, "download PNG" (the tile on screen);
+                         unconditional models get a latent interpolation slider between
+                         two seeds instead of the label controls
     GET  /api/info       image size, channels, classes, latent size, limits
     POST /api/generate   JSON {"labels": [K numbers in [0, 1]], "seed": int, "count": int,
-                         "seed_b": int, "t": float in [0, 1], "format": "png" | "json"}
+                         "seed_b": int, "t": float in [0, 1], "truncation": float in
+                         [0.01, 2] (z scaled by it), "format": "png" | "json"}
                          -> image/png tile, or JSON {"image": base64 PNG, "width", "height"}
 
 Every field is validated (dcgan_tf.web.api); a bad request gets a 4xx with

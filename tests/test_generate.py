@@ -81,7 +81,9 @@ def test_arithmetic_tile(export_dir):
     gen = LoadedGenerator(export_dir)
     files = G.arithmetic(gen, a_seeds=[1, 2, 3], b_seeds=[4, 5], c_seeds=[6], variations=5)
     tile = png(files["arithmetic.png"])
-    assert tile.shape == (4 * 32 + 5 * 2, 6 * 32 + 7 * 2)  # rows A, B, C, result; 6 columns
+    # rows A, B, C, result; 6 columns; cells doubled (64 px) so "mean of A" fits under
+    # them, each with a 16 px caption band below (tests/test_first_hour_c.py: the captions)
+    assert tile.shape == (4 * (64 + 16) + 5 * 2, 6 * 64 + 7 * 2)
     assert G.arithmetic(gen, a_seeds=[1, 2, 3], b_seeds=[4, 5], c_seeds=[6], variations=5) == files
 
 

@@ -377,6 +377,23 @@ def test_page_in_headless_chromium(server, chromium):
             seed = page.input_value("#seed")
             noisy = tile_after(lambda: page.click("#new-noise"))
             assert page.input_value("#seed") != seed and noisy != one
+            # truncation (the API's field) scales z: another image
+            cooler = tile_after(lambda: page.locator("#truncation").fill("0.5"))
+            assert cooler != noisy and page.locator("#vtruncation").inner_text() == "0.50"
+            # the download button saves the tile on screen as a PNG
+            with page.expect_download() as saved:
+                page.click("#download")
+            data = open(saved.value.path(), "rb").read()
+            assert data.startswith(b"\x89PNG\r\n\x1a\n")
+            shown = page.eval_on_selector("#tile", "e => [e.naturalWidth, e.naturalHeight]")
+            assert list(png_size(data)) == shown
+            assert saved.value.suggested_filename.endswith(".png")
+            # interpolation between two labels: (1 - t) one-hot(A) + t one-hot(B)
+            page.select_option("#label_a", "2")
+            page.select_option("#label_b", "5")
+            page.locator("#label_t").fill("0.25")
+            values = sliders.evaluate_all("ss => ss.map(s => Number(s.value))")
+            assert values == [0.75 if i == 2 else 0.25 if i == 5 else 0.0 for i in range(K)]
             page.screenshot(path=os.path.join(ARTIFACTS, "serve_page.png"), full_page=True)
             assert not errors, errors
         finally:

@@ -207,7 +207,14 @@ def test_nearest_command_writes_the_pairs_and_the_numbers(tmp_path):
     summary = json.loads((tmp_path / "near" / "nearest.json").read_text())
     assert summary["train"] + summary["holdout"] == 1797 and summary["samples"] == 64
     assert summary["median_sample_to_train"] > 0 and summary["ratio"] > 1  # an untrained G
-    assert (tmp_path / "near" / "nearest.png").stat().st_size > 1000
+    from PIL import Image
+
+    # 32 closest pairs, 4 to a row; 32 px cells doubled so "nearest real" fits under them,
+    # with a two-line caption band (28 px): "generated" | "nearest real / d = ..."
+    tile = np.asarray(Image.open(tmp_path / "near" / "nearest.png"))
+    assert tile.shape[:2] == (8 * (64 + 28) + 9 * 2, 8 * 64 + 9 * 2)
+    bands = [tile[2 + 64 + r * 94: 2 + 64 + r * 94 + 28] for r in range(8)]
+    assert all((band < 128).sum() > 100 for band in bands)
     # the same report in the evaluation features (the cached digits classifier)
     assert summary["features"]["extractor"].startswith("classifier:")
     assert summary["features"]["ratio"] > 0 and "in classifier:" in out

@@ -83,7 +83,7 @@ def test_a_run_records_everything_and_exports(tmp_path):
     # the animation has one frame per saved tile; the loss plot is a PNG
     from PIL import Image
     gif = Image.open(run / "progress.gif")
-    assert gif.n_frames == 2 and gif.size == (138, 138)
+    assert gif.n_frames == 2 and gif.size == (138, 138 + 16)  # the tile and its "step N" band
     assert Image.open(run / "losses.png").format == "PNG"
     png = tf.io.decode_png(tf.io.read_file(str(run / "samples" / tiles[-1]))).numpy()
     assert png.shape == (4 * 32 + 5 * 2, 4 * 32 + 5 * 2, 1)
@@ -105,6 +105,12 @@ def test_a_run_records_everything_and_exports(tmp_path):
     # re-running a finished run changes nothing and says so
     again = trainer.run(cfg)
     assert again.status == "already_complete" and again.step == 6
+    # the settings in TensorBoard's HParams dashboard, written once (not by the re-run)
+    from test_first_hour_c import hparams_sessions
+
+    sessions = hparams_sessions(run / "tensorboard")
+    assert len(sessions) == 1 and sessions[0]["train_steps"] == 6
+    assert sessions[0]["resolution"] == 32  # the resolved Config
 
 
 def _state(workdir):

@@ -2,10 +2,11 @@
 the sample tiles and a plot of the losses from metrics.jsonl (`python -m dcgan_tf.report`,
 and the trainer at the end of a run).
 
-Writes DIR/progress.gif (one frame per saved tile, in step order; also progress.mp4 when
-imageio-ffmpeg is installed: pip install "dcgan_tf[video]") and DIR/losses.png (D and G loss
-per step, raw and smoothed, with the discriminator's balance line, e.g. 2 ln 2 = 1.386 for
-BCE: the level source 000's analysis expected when neither network wins).
+Writes DIR/progress.gif (one frame per saved tile, in step order, "step N" under each; also
+progress.mp4 when imageio-ffmpeg is installed: pip install "dcgan_tf[video]") and
+DIR/losses.png (D and G loss per step, raw and smoothed, with the discriminator's balance
+line, e.g. 2 ln 2 = 1.386 for BCE: the level source 000's analysis expected when neither
+network wins).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.gan.losses import get_loss
 from dcgan_tf.utils.atomic_files import atomic_write_bytes
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.utils.tiles import encode_gif
+from dcgan_tf.utils.tiles import add_caption, encode_gif, text_width
 
 
 def write_animation(workdir: str, frame_ms: int = 250) -> str:
@@ -29,7 +30,10 @@ def write_animation(workdir: str, frame_ms: int = 250) -> str:
     tiles = Workdir(workdir).sample_tiles()
     if not tiles:
         raise UserError(f"{workdir!r} has no sample tiles yet (samples/step_*.png).")
-    frames = [Image.open(path).convert("RGB") for _, path in tiles]
+    # "step N" under each frame; all frames as wide as the widest caption needs
+    width = text_width(f"step {tiles[-1][0]}") + 4
+    frames = [Image.fromarray(add_caption(np.asarray(Image.open(path).convert("RGB")),
+                                          f"step {step}", width)) for step, path in tiles]
     path = os.path.join(workdir, "progress.gif")
     atomic_write_bytes(path, encode_gif(frames, frame_ms))
     _maybe_mp4(workdir, frames, frame_ms)

@@ -280,23 +280,37 @@ class LoadedGenerator:
                 raise UserError(f"Workdir {path!r} has no export yet; run "
                                 f"python -m dcgan_tf.export --workdir={path} first.")
             raise UserError(f"{path!r} is neither an export (saved_model.pb) nor a workdir.")
+        # An export is renamed into place whole; a damaged one was cut short or changed
+        # after it was written (a copy, a full disk): each case is one line.
+        again = (f" Export it again (python -m dcgan_tf.export --workdir=RUN --out={export})."
+                 if export == path else f" Export it again (python -m dcgan_tf.export "
+                                        f"--workdir={path}).")
         info_path = os.path.join(export, INFO_FILE)
         if not os.path.isfile(info_path):
-            raise UserError(f"{export!r} has no {INFO_FILE}; it was not written by dcgan_tf.")
-        with open(info_path) as f:
-            info = json.load(f)
-        self.latent_dim = int(info["latent_dim"])
-        self.num_classes = int(info.get("num_classes", 0))
-        self.class_names = info.get("class_names") or [str(i) for i in range(self.num_classes)]
-        self.image_shape = list(info.get("image_shape", []))
-        self.latent = get_latent(info.get("latent", "normal"))
+            raise UserError(f"{export!r} has no {INFO_FILE}: the export is incomplete (or "
+                            f"was not written by dcgan_tf).{again}")
+        try:
+            with open(info_path) as f:
+                info = json.load(f)
+            self.latent_dim = int(info["latent_dim"])
+            self.num_classes = int(info.get("num_classes", 0))
+            self.class_names = (info.get("class_names")
+                                or [str(i) for i in range(self.num_classes)])
+            self.image_shape = list(info.get("image_shape", []))
+            latent = info.get("latent", "normal")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            reason = f"no {e}" if isinstance(e, KeyError) else str(e).splitlines()[0][:120]
+            raise UserError(f"{info_path} is damaged ({reason}).{again}") from None
+        self.latent = get_latent(latent)
         self.path = export
         self.step = info.get("step")  # the training step of the weights (None: not recorded)
         self.weights = info.get("weights")  # "ema" or "raw" when exported from a workdir
         try:
             self._serve = tf.saved_model.load(export).signatures["serving_default"]
-        except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-            raise UserError(f"Cannot load the SavedModel in {export!r}: {e}") from e
+        except (OSError, ValueError, KeyError, IndexError, tf.errors.OpError) as e:
+            reason = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+            raise UserError(f"Cannot load the SavedModel in {export!r}, it is damaged "
+                            f"({reason}).{again}") from None
 
     def z_for_seeds(self, seeds, truncation=None) -> np.ndarray:
         """One z per seed, exactly as dcgan_tf draws it for that integer seed."""

@@ -37,7 +37,8 @@ import time
 
 import tensorflow as tf
 
-from dcgan_tf.artifacts.checkpoint import checkpoint_paths, checkpoint_step, read_best
+from dcgan_tf.artifacts.checkpoint import (checkpoint_paths, checkpoint_problem,
+                                           checkpoint_step, read_best)
 from dcgan_tf.config import Config, flagfile_text
 from dcgan_tf.gan.assemble import build_from_config, resolve_config
 from dcgan_tf.gan.ema import EMA_KEY
@@ -196,9 +197,17 @@ class Workdir:
                 found.append((int(match.group(1)), os.path.join(folder, name)))
         return sorted(found)
 
-    def best_info(self) -> dict | None:
-        """{"step", "metric", "value", "checkpoint"} of the kept best checkpoint, or None."""
-        return read_best(self.best_dir)
+    def best_info(self, warn=None) -> dict | None:
+        """{"step", "metric", "value", "checkpoint"} of the kept best checkpoint, or None.
+        A damaged best.json: UserError in one line, or with `warn` that line as a warning
+        and None (a trainer then keeps the next best anew)."""
+        try:
+            return read_best(self.best_dir)
+        except UserError as e:
+            if warn is None:
+                raise
+            warn(f"Warning: {e} It is ignored; the next best checkpoint replaces it.")
+            return None
 
     def checkpoint_steps(self) -> dict[int, str]:
         """{step: checkpoint prefix} of every checkpoint the manager lists."""
@@ -217,10 +226,13 @@ class Workdir:
         return build_networks(config or self.config())
 
     def restore_networks(self, step: int | None = None, prefer_ema: bool = True,
-                         best: bool = False):
+                         best: bool = False, warn=None):
         """(generator, discriminator, step, "ema" | "raw") from checkpoint `step` (default:
-        the newest), or with `best` from the best checkpoint of --eval_best. With
-        `prefer_ema`, the generator is the run's EMA copy when the checkpoint holds one."""
+        the newest intact one: damaged newer ones are skipped with one line to `warn`,
+        stderr by default), or with `best` from the best checkpoint of --eval_best. With
+        `prefer_ema`, the generator is the run's EMA copy when the checkpoint holds one.
+        UserError in one line for a damaged `step` or best checkpoint, or when every
+        checkpoint is damaged."""
         config = self.config()
         if best:
             info = self.best_info()
@@ -228,16 +240,42 @@ class Workdir:
                 raise UserError(f"{self.path!r} has no best checkpoint; train with "
                                 "--eval_every and --eval_best to keep one.")
             step, path = int(info["step"]), os.path.join(self.best_dir, info["checkpoint"])
-        else:
-            steps = self.checkpoint_steps()
-            if not steps:
-                raise UserError(f"{self.path!r} has no checkpoint yet.")
-            if step is None:
-                step = max(steps)
+            generator, discriminator, kind = self._restore_pair(config, path, prefer_ema,
+                                                                "The best checkpoint")
+            return generator, discriminator, step, kind
+        steps = self.checkpoint_steps()
+        if not steps:
+            raise UserError(f"{self.path!r} has no checkpoint yet.")
+        if step is not None:
             if step not in steps:
                 raise UserError(f"{self.path!r} has no checkpoint of step {step}; it has "
                                 f"{sorted(steps)}.")
-            path = steps[step]
+            generator, discriminator, kind = self._restore_pair(
+                config, steps[step], prefer_ema, f"The checkpoint of step {step}")
+            return generator, discriminator, step, kind
+        damaged = []
+        for candidate in sorted(steps, reverse=True):
+            try:
+                generator, discriminator, kind = self._restore_pair(
+                    config, steps[candidate], prefer_ema, "")
+            except _Damaged as e:
+                damaged.append(f"step {candidate} ({e})")
+                continue
+            if damaged:
+                (warn or _stderr)(f"Warning: damaged checkpoint(s) in {self.checkpoint_dir} "
+                                  f"skipped: {'; '.join(damaged)}; using step {candidate}.")
+            return generator, discriminator, candidate, kind
+        raise UserError(f"Every checkpoint in {self.checkpoint_dir} is damaged: "
+                        f"{'; '.join(damaged)}.")
+
+    def _restore_pair(self, config: Config, path: str, prefer_ema: bool, what: str):
+        """(generator, discriminator, "ema" | "raw") from checkpoint `path`.
+        A damaged checkpoint: UserError naming it as `what`, or _Damaged without `what`."""
+        problem = checkpoint_problem(path)
+        if problem is not None:
+            if what:
+                raise UserError(f"{what} is damaged ({problem}): {path}.")
+            raise _Damaged(problem)
         pair = self.networks(config)
         try:
             saved = {name for name, _ in tf.train.list_variables(path)}
@@ -252,9 +290,22 @@ class Workdir:
                 ema.expect_partial()
                 ema.assert_existing_objects_matched()
                 kind = "ema"
-        except (tf.errors.OpError, AssertionError, ValueError) as e:
+        except (tf.errors.OpError, IndexError) as e:  # the files do not read
+            problem = (getattr(e, "message", None) or str(e)).splitlines()[0][:160]
+            if what:
+                raise UserError(f"{what} is damaged ({problem}): {path}.") from None
+            raise _Damaged(problem) from None
+        except (AssertionError, ValueError) as e:
             raise UserError(f"Cannot restore {path!r}: {str(e).splitlines()[0][:200]}") from e
-        return generator, pair.discriminator, step, kind
+        return generator, pair.discriminator, kind
+
+
+class _Damaged(Exception):
+    """A checkpoint whose files are damaged (the message says how)."""
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _start_time(pid: int) -> str | None:
@@ -285,10 +336,13 @@ class WorkdirLock:
     it appears complete or not at all and two trainers cannot both create it. A lock whose
     process is gone (same host, pid not running or running another program) is taken over
     with a one-line warning; a lock of another host is never guessed about (the message
-    says which file to delete if that trainer is gone)."""
+    says which file to delete if that trainer is gone). `flag` and `user` name the folder's
+    flag and the kind of process in the messages: the data builder locks its --out too."""
 
-    def __init__(self, folder: str, path: str, warn=None):
+    def __init__(self, folder: str, path: str, warn=None, flag: str = "--workdir",
+                 user: str = "trainer"):
         self.folder, self.path = folder, path
+        self.flag, self.user = flag, user
         self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
         self.info = {"pid": os.getpid(), "host": socket.gethostname(),
                      "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -325,7 +379,7 @@ class WorkdirLock:
 
     def acquire(self) -> WorkdirLock:
         self.created_folder = not os.path.exists(self.folder)
-        ensure_dir(self.folder, "--workdir")
+        ensure_dir(self.folder, self.flag)
         tmp = f"{self.path}.{os.getpid()}.tmp"
         atomic_write_text(tmp, json.dumps(self.info) + "\n")
         try:
@@ -346,13 +400,13 @@ class WorkdirLock:
                            else "its lock is being written")
                     since = f", started {info['started']}" if info.get("started") else ""
                     raise UserError(
-                        f"--workdir {self.folder!r} is in use by another trainer ({who}"
+                        f"{self.flag} {self.folder!r} is in use by another {self.user} ({who}"
                         f"{since}); wait for it or stop it (if that process is gone, delete "
                         f"{self.path}).")
                 what = (f"pid {info['pid']} on {info.get('host')}, no longer running"
                         if ours else "unreadable")
-                self.warn(f"Warning: taking over {self.path} left by a trainer that did not "
-                          f"release it ({what}).")
+                self.warn(f"Warning: taking over {self.path} left by a {self.user} that did "
+                          f"not release it ({what}).")
                 try:
                     os.remove(self.path)
                 except FileNotFoundError:

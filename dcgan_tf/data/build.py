@@ -124,10 +124,25 @@ def ordered_map(fn, items, workers: int):
 
 
 def build(opts: BuildOptions, progress: bool = True) -> dict:
-    """Runs the build; returns the metadata written (raises UserError on fatal input)."""
-    from dcgan_tf.data import records  # TensorFlow: `--help` answers without it
+    """Runs the build; returns the metadata written (raises UserError on fatal input).
+    One builder per --out: OUT/build.lock holds the builder's pid and host while it runs
+    (the trainer's lock, artifacts.workdir.WorkdirLock); a second builder refuses in one
+    line instead of deleting the first one's temporary shards."""
+    from dcgan_tf.artifacts.workdir import WorkdirLock  # TensorFlow: not for `--help`
+    from dcgan_tf.data import records
 
     opts.validate()
+    lock = WorkdirLock(opts.out, os.path.join(opts.out, records.BUILD_LOCK), flag="--out",
+                       user="builder").acquire()
+    try:
+        return _build(opts, progress)
+    finally:
+        lock.release()
+
+
+def _build(opts: BuildOptions, progress: bool) -> dict:
+    from dcgan_tf.data import records
+
     old_meta = records.check_output(opts.out, opts.identity(), opts.overwrite)
     crop = crops_lib.make_crop(opts.crop, crops_lib.CropOptions(
         size=max(opts.sizes), load_size=opts.load_size, face_margin=opts.face_margin,

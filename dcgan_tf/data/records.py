@@ -34,6 +34,7 @@ METADATA = "metadata.json"
 FORMAT = "dcgan_tf.tfrecords/1"
 SHARD_PREFIX = "train"
 TEMP_MARK = ".tmp-"
+BUILD_LOCK = "build.lock"  # while a builder writes the folder (dcgan_tf.data.build)
 RECORDS_PER_SHARD = 1024  # automatic shard count: about this many records per shard
 MAX_AUTO_SHARDS = 256
 
@@ -117,6 +118,31 @@ class ShardSet:
             os.replace(temp, os.path.join(self.folder, name))
             shards.append({"file": name, "records": n})
         return shards
+
+
+def count_records(files: list[str], meta: dict | None = None) -> int:
+    """How many records the TFRecord `files` hold, read (framing and CRCs checked) but not
+    decoded. UserError in one line naming a file that is cut short or damaged: a record
+    that does not read, or fewer records than metadata.json (`meta`) lists for it."""
+    listed = {}
+    for shard in (meta or {}).get("shards") or []:
+        if isinstance(shard, dict) and "file" in shard:
+            listed[str(shard["file"])] = shard.get("records")
+    total = 0
+    for path in files:
+        try:
+            n = int(tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64),
+                                                         lambda count, _: count + 1))
+        except tf.errors.OpError as e:
+            reason = e.message.split(" failed with ")[0].rsplit("}}", 1)[-1].strip(" '")
+            raise UserError(f"{path} is damaged ({reason or type(e).__name__}): cut short "
+                            "or overwritten; rebuild it, or leave it out of --data.") from None
+        expected = listed.get(os.path.basename(path))
+        if isinstance(expected, int) and n < expected:
+            raise UserError(f"{path} is cut short: {n} of the {expected} records "
+                            f"{METADATA} lists; rebuild it, or leave it out of --data.")
+        total += n
+    return total
 
 
 # ---------------------------------------------------------------------- metadata.json
@@ -204,7 +230,7 @@ def check_output(out: str, identity: dict, overwrite: bool) -> dict | None:
         return None
     if not os.path.isdir(out):
         raise UserError(f"--out {out!r} exists and is not a folder.")
-    entries = [e for e in os.listdir(out) if not is_temp_leftover(e)]
+    entries = [e for e in os.listdir(out) if not is_temp_leftover(e) and e != BUILD_LOCK]
     if not entries:
         return None
     meta = read_metadata(out)

@@ -46,6 +46,9 @@ class Source:
     # Records that dcgan_tf.data.build already cropped to this size: they are only resized
     # to the model's size (identity at the built size), never cropped again by --preprocess.
     built_size: int | None = None
+    # Called when records were skipped: raises UserError naming a damaged file, if any
+    # (TFRecords: a file cut short reads as fewer records, not as an error).
+    check_files: object = None
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Whole batches of `batch_size` in one pass (UserError when there is none)."""
@@ -114,6 +117,8 @@ def open_source(data: str, geometry: Geometry, *, tfds_split="train", tfds_data_
     if not exact:
         source.exact_count = True
         source.skipped = max(listed - source.num_examples, 0)
+        if source.skipped and source.check_files is not None:
+            source.check_files()
     if source.num_examples == 0:
         raise UserError(f"No usable images in {data!r}.")
     return source
@@ -337,6 +342,6 @@ def _tfrecord_source(data, files, geometry: Geometry) -> Source:
     ds = ds.map(parse, num_parallel_calls=AUTOTUNE)
     ds = ds.ignore_errors(log_warning=True)
     if count <= 0:  # no metadata: count records (cheap, nothing is decoded)
-        count = int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
+        count = records.count_records(files)
     return Source(data, ds, count, has_labels, exact_count=False, label_names=names,
-                  built_size=built)
+                  built_size=built, check_files=lambda: records.count_records(files, meta))

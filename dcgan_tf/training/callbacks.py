@@ -1,5 +1,6 @@
 """The callbacks around the update math: intervals, signals, checkpoints, sample tiles and
-scalar logs. Progress lives in training/progress.py, the health check in
+scalar logs (and the run's settings for TensorBoard's HParams dashboard: write_hparams).
+Progress lives in training/progress.py, the health check in
 training/health.py, evaluation during training in training/eval_callbacks.py.
 
 Each callback reads the model's step counter (`gan.step`, train steps done so far, restored
@@ -8,6 +9,7 @@ on resume), so intervals stay aligned across restarts and with steps_per_executi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -188,5 +190,33 @@ class ScalarLog(keras.callbacks.Callback):
         record.update({k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
         append_line(self.jsonl_path, json.dumps(record, sort_keys=True))
         return True
+
+
+# Settings that say where a run lives or how it reports, not how it trains: left out of
+# TensorBoard's HParams table (the run's folder is already its row's name there).
+NOT_HPARAMS = ("workdir", "dry_run", "progress")
+
+
+def hparams_of(config) -> dict:
+    """The resolved Config's settings that TensorBoard's HParams dashboard can show: every
+    bool, int, float and str field (None fields, a builder's own default, are left out)."""
+    out = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name not in NOT_HPARAMS and isinstance(value, (bool, int, float, str)):
+            out[field.name] = value
+    return out
+
+
+def write_hparams(writer, config) -> None:
+    """Records the run's settings for TensorBoard's HParams dashboard (runs side by side)
+    in `writer`'s folder. The dashboard's metric columns are the run's own scalars
+    (train/d_loss, train/g_loss, eval/..., their last values), so nothing more is written
+    at the end. The trainer calls this once, when a run starts at step 0."""
+    from tensorboard.plugins.hparams import api as hp
+
+    with writer.as_default():
+        hp.hparams(hparams_of(config))
+    writer.flush()
 
 

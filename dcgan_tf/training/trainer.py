@@ -117,6 +117,8 @@ def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list,
     ckpt, fixed_z, fixed_labels = _open_state(config, gan, strategy, wd, own, previous, data,
                                               growing, out)
     writer = tf.summary.create_file_writer(own.tensorboard_dir)
+    if role.chief and int(gan.step.numpy()) == 0:  # a new run: its settings, once (HParams)
+        cb.write_hparams(writer, config)
     callbacks = _callbacks(config, gan, wd, own, ckpt, fixed_z, fixed_labels, data,
                            evaluations, total, writer, growing, out)
     if not os.path.exists(own.real_batch_path):  # the first real batch, once (source 003)
@@ -195,6 +197,10 @@ def _open_state(config: Config, gan, strategy, wd: Workdir, own: Workdir, previo
     return ckpt, fixed_z, fixed_labels
 
 
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _apply_changed_learning_rates(gan, config, previous, out):
     """A learning rate restored from the checkpoint wins (it may have been lowered by a
     divergence retry) unless the user changed that flag since the previous run."""
@@ -243,7 +249,7 @@ def _callbacks(config: Config, gan, wd: Workdir, own: Workdir, ckpt, fixed_z, fi
         scalars,
     ]
     callbacks += evaluation_callbacks(
-        evaluations, config, own.evaluation_path, writer, best_info=wd.best_info(),
+        evaluations, config, own.evaluation_path, writer, best_info=wd.best_info(warn=_warn),
         save_best=lambda step, metric, value: ckpt.write_best(
             own.best_dir, step, {"metric": metric, "value": value}))
     progress = None
