@@ -125,7 +125,7 @@ def test_the_rotation_never_deletes_the_last_intact_checkpoint(tmp_path):
         return path
 
     one.checkpoint.write = short_write
-    with pytest.raises(UserError, match="step 2 did not write whole.*disk full"):
+    with pytest.raises(UserError, match="step 2 did not write whole.*the disk is full"):
         one.save(2)
     assert [os.path.basename(p) for p in checkpoint_paths(one.directory)] == ["ckpt-1"]
     assert sorted(os.listdir(one.directory)) == ["checkpoint", "ckpt-1.data-00000-of-00001",
@@ -143,9 +143,11 @@ def test_a_checkpoint_without_manifest_that_does_not_read_is_skipped(tmp_path):
         os.remove(os.path.join(directory, f"ckpt-{step}{MANIFEST_SUFFIX}"))
     cut(os.path.join(directory, DATA.format(2)), 10)
     warnings = []
-    again = RunCheckpoint(directory, {"v": v}, warn=warnings.append)
+    again = RunCheckpoint(directory, {"v": v}, max_to_keep=2, warn=warnings.append)
     assert again.restore_latest().endswith("ckpt-1")
     assert len(warnings) == 1 and "ckpt-2" in warnings[0]
+    again.save(3)  # the unreadable one does not count among the kept: step 1 stays
+    assert [os.path.basename(p) for p in checkpoint_paths(directory)] == ["ckpt-1", "ckpt-3"]
 
 
 def test_export_and_restore_networks_skip_a_damaged_newest_or_refuse_its_step(run, tmp_path):
@@ -172,6 +174,11 @@ def test_a_half_written_best_json(run, tmp_path):
     RunCheckpoint(str(tmp_path / "ck"), {"v": v}).write_best(str(best), 4, {"metric": "fd",
                                                                           "value": 1.5})
     assert read_best(str(best))["step"] == 4
+    assert sorted(os.listdir(best)) == ["best.json", DATA.format(4), "ckpt-4.index",
+                                        "ckpt-4.manifest.json"]
+    cut(best / DATA.format(4), 3)
+    with pytest.raises(UserError, match=r"best checkpoint is damaged \(ckpt-4.data"):
+        Workdir(str(workdir)).restore_networks(best=True)
     text = (best / "best.json").read_text()
     (best / "best.json").write_text(text[: len(text) // 2])
     with pytest.raises(UserError, match="best.json is damaged"):
@@ -237,6 +244,10 @@ def test_a_truncated_tfrecord_is_named_in_one_line(tmp_path):
     os.remove(data / "metadata.json")  # foreign records: counted by reading them
     with pytest.raises(UserError, match=r"train-00001-of-00002.tfrecord is damaged"):
         open_source(str(data), Geometry(16, 1))
+    one = tmp_path / "one.tfrecord"  # one file, cut inside its first record
+    one.write_bytes(whole[:5])
+    with pytest.raises(UserError, match=r"one.tfrecord is damaged"):
+        open_source(str(one), Geometry(16, 1))
 
     # cut at a record boundary: the records read, but fewer than metadata.json lists
     data = _records(tmp_path / "b")

@@ -27,6 +27,8 @@ import glob
 import json
 import logging
 import os
+import re
+import shutil
 import sys
 
 import numpy as np
@@ -89,7 +91,9 @@ def _files(prefix: str) -> list[str]:
 
 
 def _remove(prefix: str) -> None:
-    """Deletes the files of checkpoint `prefix`, its manifest last."""
+    """Deletes the files of checkpoint `prefix`, its manifest last (and the temporary
+    folder TensorFlow writes the shards in, left by a failed write)."""
+    shutil.rmtree(prefix + "_temp", ignore_errors=True)
     for path in _files(prefix) + [prefix + MANIFEST_SUFFIX]:
         try:
             os.remove(path)
@@ -110,8 +114,12 @@ def read_error(prefix: str) -> str | None:
 
 
 def _short(error: BaseException) -> str:
-    text = getattr(error, "message", None) or str(error) or type(error).__name__
-    return text.splitlines()[0][:160]
+    """An error's reason in a few words: TensorFlow's op names and, after a file name,
+    only the reason ("PATH; No space left on device" -> "No space left on device")."""
+    text = (getattr(error, "message", None) or str(error) or type(error).__name__)
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text.splitlines()[0])
+    text = re.sub(r"\s*\[Op:\w+\].*$", "", text)
+    return text.rsplit("; ", 1)[-1][:160]
 
 
 def write_manifest(prefix: str) -> str | None:
@@ -205,6 +213,7 @@ class RunCheckpoint:
         self.checkpoint.save_counter  # created now: every checkpoint holds it
         self.warn = warn or _stderr
         self._current = None  # the checkpoint whose state this process holds unchanged
+        self._unreadable = {}  # name -> error of checkpoints without manifest that failed
 
     @property
     def latest(self) -> str | None:
@@ -238,9 +247,15 @@ class RunCheckpoint:
                                           if os.path.basename(p) != os.path.basename(prefix)])
             _remove(prefix)
             raise UserError(f"The checkpoint of step {step} did not write whole ({error}); "
-                            f"is the disk full? The checkpoints before it are kept in "
-                            f"{self.directory}.")
-        self._keep(path)
+                            f"the checkpoints before it are kept in {self.directory}: free "
+                            f"space if the disk is full, then run the same command to resume.")
+        try:
+            self._keep(path)
+        except OSError as e:  # the index did not write: it still lists the older ones
+            raise UserError(f"Cannot update the checkpoint index in {self.directory} "
+                            f"({e.strerror or e}); the checkpoints it lists are kept: free "
+                            f"space if the disk is full, then run the same command to "
+                            f"resume.") from None
         self._current = path
         return path
 
@@ -249,12 +264,14 @@ class RunCheckpoint:
         the damaged ones and the oldest intact ones beyond max_to_keep."""
         listed = [p for p in checkpoint_paths(self.directory)
                   if os.path.basename(p) != os.path.basename(new)]
-        damaged = [p for p in listed if checkpoint_problem(p) is not None]
+        problems = {p: checkpoint_problem(p) or self._unreadable.get(os.path.basename(p))
+                    for p in listed}
+        damaged = [p for p in listed if problems[p]]
         intact = [p for p in listed if p not in damaged] + [new]
         kept = intact[-self.max_to_keep:]
         _write_index(self.directory, kept)
         for path in damaged:
-            self.warn(f"Removed the damaged checkpoint {path} ({checkpoint_problem(path)}).")
+            self.warn(f"Removed the damaged checkpoint {path} ({problems[path]}).")
         for path in damaged + intact[:-self.max_to_keep]:
             _remove(path)
 
@@ -281,8 +298,14 @@ class RunCheckpoint:
             self.warn(f"Warning: the best checkpoint of step {step} did not write whole "
                       f"({error}); the previous best is kept.")
             return None
-        atomic_write_text(os.path.join(folder, BEST_FILE),
-                          json.dumps(dict(info, step=step, checkpoint=name), indent=2) + "\n")
+        try:
+            atomic_write_text(os.path.join(folder, BEST_FILE),
+                              json.dumps(dict(info, step=step, checkpoint=name), indent=2) + "\n")
+        except OSError as e:
+            _remove(prefix)
+            self.warn(f"Warning: could not write {BEST_FILE} for step {step} "
+                      f"({e.strerror or e}); the previous best is kept.")
+            return None
         for entry in os.listdir(folder):
             if entry.startswith("ckpt-") and not entry.startswith(name + "."):
                 os.remove(os.path.join(folder, entry))
@@ -306,6 +329,8 @@ class RunCheckpoint:
                     status.assert_existing_objects_matched()
                 except (tf.errors.OpError, IndexError) as e:  # the files do not read
                     problem = _short(e)
+                    if self.restore_from == self.directory:  # the rotation leaves it out
+                        self._unreadable[os.path.basename(path)] = problem
                 except (AssertionError, ValueError) as e:  # another run's objects
                     errors.append(f"{path}: {type(e).__name__}: {_short(e)[:200]}")
                     log.warning("Cannot restore %s (%s); trying an older checkpoint.", path, e)

@@ -13,8 +13,9 @@ this module; none of them imports the trainer. Each file name is written here on
 Layout:
     config.json, flags.cfg       resolved configuration (flags.cfg works as --flagfile)
     classes.json                 class names of conditional runs
-    checkpoints/                 tf.train.CheckpointManager checkpoints, full state
-                                 (index and best.json: dcgan_tf.artifacts.checkpoint)
+    checkpoints/                 full-state checkpoints, each with its manifest, and the
+                                 index (CheckpointManager's format); these, best.json:
+                                 dcgan_tf.artifacts.checkpoint
     samples/step_XXXXXXXX.png    fixed-noise tiles (`sample_path`, `sample_tiles`);
     samples/real_batch.png       the first real batch
     tensorboard/                 event files

@@ -138,6 +138,10 @@ def count_records(files: list[str], meta: dict | None = None) -> int:
             raise UserError(f"{path} is damaged ({reason or type(e).__name__}): cut short "
                             "or overwritten; rebuild it, or leave it out of --data.") from None
         expected = listed.get(os.path.basename(path))
+        if n == 0 and os.path.getsize(path) > 0:  # shorter than one record's header
+            raise UserError(f"{path} is damaged (no whole record in its "
+                            f"{os.path.getsize(path)} bytes): cut short or overwritten; "
+                            "rebuild it, or leave it out of --data.")
         if isinstance(expected, int) and n < expected:
             raise UserError(f"{path} is cut short: {n} of the {expected} records "
                             f"{METADATA} lists; rebuild it, or leave it out of --data.")

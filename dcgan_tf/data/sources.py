@@ -11,6 +11,7 @@ training stream (dcgan_tf.data.stream) permutes those, or streams from disk othe
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import os
 
@@ -304,7 +305,10 @@ def _tfrecord_files(data: str) -> list[str]:
         return sorted(set(f for f in found if not os.path.basename(f).startswith(".")))
     if any(ch in data for ch in "*?["):
         return sorted(glob.glob(data))
-    if os.path.isfile(data) and _is_tfrecord_file(data):
+    # a file named like TFRecords is one even when its first record does not read: a
+    # damaged file is then reported as damaged (records.count_records), not as unknown
+    named = any(fnmatch.fnmatch(os.path.basename(data), p) for p in TFRECORD_PATTERNS)
+    if os.path.isfile(data) and (named or _is_tfrecord_file(data)):
         return [data]
     return []
 
