@@ -55,6 +55,7 @@ from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, tem
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.labels import one_hot, parse_label_vector
 from dcgan_tf.utils.registry import check_choice
+from dcgan_tf.utils.progress import Progress
 
 INFO_FILE = "export.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -336,9 +337,12 @@ class LoadedGenerator:
         if self.num_classes:
             labels = np.broadcast_to(np.asarray(labels, np.float32),
                                      (len(z), self.num_classes))
+        bar = Progress(len(z), "Generating", unit="images")  # shown when it takes a while
         for start in range(0, len(z), 256):
             args = {"z": tf.constant(z[start:start + 256])}
             if self.num_classes:
                 args["labels"] = tf.constant(labels[start:start + 256])
             out.append(self._serve(**args)["images"].numpy())
+            bar.update(min(start + 256, len(z)))
+        bar.close()
         return np.concatenate(out)

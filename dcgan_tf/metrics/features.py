@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.progress import Progress
 
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_URL = ("https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -40,14 +41,12 @@ def file_hash(path: str) -> str:
 
 
 def _batches(images, batch_size):
-    import keras
-
-    bar = keras.utils.Progbar(len(images), unit_name="image", verbose=1) if len(images) > \
-        4 * batch_size else None
+    """Batches of `images`, with a progress line on stderr when it takes a while."""
+    bar = Progress(len(images), "Features", unit="images")
     for i in range(0, len(images), batch_size):
         yield images[i:i + batch_size]
-        if bar is not None:
-            bar.update(min(i + batch_size, len(images)))
+        bar.update(min(i + batch_size, len(images)))
+    bar.close()
 
 
 class InceptionFeatures:
