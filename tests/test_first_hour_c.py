@@ -6,14 +6,13 @@ import io
 
 import numpy as np
 import pytest
-from conftest import SMALL
+from test_generate import export_dir  # noqa: F401  (the module fixture: a tiny export)
 from PIL import Image
 
 from dcgan_tf import generate as G
 from dcgan_tf.artifacts.run_report import write_animation
-from dcgan_tf.artifacts.saved_generator import LoadedGenerator, export_generator
+from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 from dcgan_tf.artifacts.workdir import Workdir
-from dcgan_tf.models import build_models
 from dcgan_tf.utils.tiles import (add_caption, captioned_tile, make_tile, text_width,
                                   write_tile)
 
@@ -25,12 +24,6 @@ def dark(pixels) -> int:
     return int((np.asarray(pixels) < 128).sum())
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    pair = build_models("dcgan64", **SMALL["dcgan64"], latent_dim=8)
-    path = str(tmp_path_factory.mktemp("exp") / "export")
-    export_generator(pair.generator, 8, path)
-    return path
 
 
 def test_captioned_tile_adds_a_band_under_every_cell_and_draws_in_it():
