@@ -237,11 +237,13 @@ def test_a_typed_model_drops_the_flagfiles_options_it_does_not_take(tmp_path):
     assert config["resolution"] == 28
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines == ["--model=mnist28 does not take the flagfile's --ngf=32, --ndf=32, "
-                     "--resolution=32: dropped (the model's defaults instead)."], err
+                     "--mbstd_group_size=4, --resolution=32: dropped (the model's defaults "
+                     "instead)."], err
+    assert config["mbstd_group_size"] is None
     # typed options stay, and the model's error names them
     code, _, err = run_main("dcgan_tf.train", "--config=digits", "--model=mnist28",
                             "--ngf=8", f"--workdir={tmp_path / 'n'}", "--dry_run")
     lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 2 and "flagfile's --ndf=32, --resolution=32" in lines[0]
+    assert code == 2 and len(lines) == 2 and "flagfile's --ndf=32, --mbstd_group_size=4, --resolution=32" in lines[0]
     assert lines[1].startswith("dcgan_tf.train: error: Model 'mnist28' has no option(s) "
                                "['ngf']"), err
