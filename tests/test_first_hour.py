@@ -192,7 +192,7 @@ def test_report_writes_what_a_run_has(tmp_path):
 
 
 def _lock_of(pid, host=None):
-    from dcgan_tf.artifacts.workdir import _start_time
+    from dcgan_tf.artifacts.lock import _start_time
 
     return json.dumps({"pid": pid, "host": host or socket.gethostname(),
                        "started": "2026-12-02 04:00:00 UTC", "proc_start": _start_time(pid)})

@@ -267,7 +267,7 @@ def test_a_truncated_tfrecord_is_named_in_one_line(tmp_path):
 
 
 def test_a_second_builder_on_one_out_refuses_in_one_line(tmp_path):
-    from dcgan_tf.artifacts.workdir import _start_time
+    from dcgan_tf.artifacts.lock import _start_time
 
     data = _records(tmp_path)
     assert not (data / "build.lock").exists()  # released after the build

@@ -126,9 +126,9 @@ def ordered_map(fn, items, workers: int):
 def build(opts: BuildOptions, progress: bool = True) -> dict:
     """Runs the build; returns the metadata written (raises UserError on fatal input).
     One builder per --out: OUT/build.lock holds the builder's pid and host while it runs
-    (the trainer's lock, artifacts.workdir.WorkdirLock); a second builder refuses in one
+    (the trainer's lock, artifacts.lock.WorkdirLock); a second builder refuses in one
     line instead of deleting the first one's temporary shards."""
-    from dcgan_tf.artifacts.workdir import WorkdirLock  # TensorFlow: not for `--help`
+    from dcgan_tf.artifacts.lock import WorkdirLock  # TensorFlow: not for `--help`
     from dcgan_tf.data import records
 
     opts.validate()
