@@ -27,6 +27,9 @@ D_PASS = ("split", "joint")
 D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 PROGRESS = ("run", "epoch", "none")
 SAMPLE_BN = ("moving", "batch")  # gan/model.py, artifacts/saved_generator.py
+# How --truncation=t shortens z (models/latent.py): resample (truncated normal: components
+# beyond +-t redrawn inside, BigGAN) or scale (z * t, the old behaviour); uniform z: both scale.
+TRUNCATION = ("resample", "scale")
 
 # Fields that are builder options of some architectures (None: the builder's default).
 MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",
@@ -107,6 +110,14 @@ class Config:
         "dcgan64): D appends the feature std over groups of this many samples (paper's code: "
         "4; 0: the whole minibatch, as the paper's text describes it). A batch above it must "
         "be a multiple of it. pggan: default 4; dcgan64: unset = no such layer.")
+    # fine-tuning
+    init_from: str = _setting("", "Start a new run from another trained model of the same "
+        "family and size: a run folder (G and D from its newest checkpoint; the EMA copy from "
+        "its EMA weights when both runs keep one) or an export folder (generator.keras, and "
+        "discriminator.keras when present). Optimizers and step start fresh; a resumed run "
+        "ignores it (its checkpoint wins).")
+    freeze_d: int = _setting(0, "FreezeD (Mo et al. 2020): D's first N blocks (from the "
+        "image side) get no updates; meant with --init_from. 0: off.")
     # progressive growing (pggan)
     start_resolution: int = _setting(4, "pggan: resolution training starts at (grows to "
         "--resolution).")
@@ -169,6 +180,11 @@ class Config:
         "stacked along channels (reals with reals, fakes with fakes), which penalises a "
         "generator that repeats itself; the paper's 2-4 remove most mode collapse on stacked "
         "MNIST. Unconditional, non-growing models; --batch_size a multiple of N; 1: off.")
+    top_k: float = _setting(0.0, "Top-k generator updates (Sinha et al. 2020): G learns only "
+        "from the fakes D scores most real, a share of its batch falling from 1 to this value "
+        "(the paper's nu: 0.5-0.75) over --top_k_steps; 0: off.")
+    top_k_steps: int = _setting(2000, "Generator updates over which the top-k share falls "
+        "geometrically from the whole batch to --top_k.")
     r1_gamma: float = _setting(0.0, "R1 penalty gamma/2 ||grad D(x_real)||^2 (Mescheder et "
         "al. 2018); 0: off.")
     r1_every: int = _setting(16, "Apply R1 every N D updates (lazy regularisation, scaled by "
@@ -272,7 +288,7 @@ class Config:
                      "d_win_span", "shuffle_buffer"):
             _positive(name, getattr(self, name))
         for name in ("train_steps", "epochs", "max_retries", "load_size", "ema_start",
-                     "sample_rows",
+                     "sample_rows", "freeze_d", "top_k_steps",
                      "swd_every", "eval_every"):
             if getattr(self, name) < 0:
                 raise UserError(f"--{name} must be >= 0, got {getattr(self, name)}.")
@@ -287,6 +303,9 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise UserError(f"--{name} must be a finite number >= 0, got {value}.")
+        if not (0.0 <= self.top_k <= 1.0):
+            raise UserError(f"--top_k must be in [0, 1] (the share of G's batch kept at the "
+                            f"end; 0: off), got {self.top_k}.")
         if self.mbstd_group_size is not None and self.mbstd_group_size < 0:
             raise UserError(f"--mbstd_group_size must be >= 0 (0: the whole batch), got "
                             f"{self.mbstd_group_size}.")

@@ -74,3 +74,32 @@ def test_dcgan_discriminator_takes_a_minibatch_stddev_layer():
     with pytest.raises(UserError, match=r"Batch size 12 \(6 packs of 2\).*multiples of 8"):
         build_gan(resolve_config(Config(**dict(SMALL, batch_size=12), mbstd_group_size=4,
                                         pack=2)))
+
+
+def test_top_k_keeps_the_fakes_d_scores_most_real_on_a_geometric_schedule():
+    from dcgan_tf.gan.top_k import TopK
+
+    top = TopK(0.5, 100)
+    assert [int(top.kept(s, 64)) for s in (0, 50, 100, 1000)] == [64, 46, 32, 32]
+    assert int(TopK(0.5, 0).kept(0, 64)) == 32  # no decay: nu from the start
+    per_example = tf.constant([1.0, 2.0, 3.0, 4.0])
+    realness = tf.constant([0.9, 0.1, 0.8, 0.2])
+    # at step 100 two of four are kept: the ones scored 0.9 and 0.8 (losses 1 and 3)
+    assert float(top.loss(per_example, realness, 100)) == pytest.approx(2.0)
+    assert float(top.loss(per_example, realness, 0)) == pytest.approx(2.5)
+    with pytest.raises(UserError, match="--top_k must be in"):
+        Config(**dict(SMALL, dry_run=False, workdir="w", top_k=1.5)).validate()
+
+
+def test_top_k_generator_learns_from_its_best_fakes_only():
+    gan = build_gan(resolve_config(Config(**SMALL, top_k=0.25, top_k_steps=0)))
+    assert gan.top_k is not None and gan.top_k.fraction == 0.25
+    images = tf.random.stateless_uniform((8, 32, 32, 3), (1, 2), -1.0, 1.0)
+    logs = gan.train_step(images)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    # the kept fakes' loss is below the whole batch's: they are the ones D likes best
+    z = gan.sample_latent(8)
+    logits = gan.discriminate(gan.generate(z, training=True), training=True)
+    per_example = gan.loss_spec.g_fn(fake_logits=logits)
+    kept = gan.top_k.loss(per_example, gan.head.score(logits), gan.g_step)
+    assert float(kept) <= float(tf.reduce_mean(per_example))

@@ -346,3 +346,35 @@ class LoadedGenerator:
             bar.update(min(start + 256, len(z)))
         bar.close()
         return np.concatenate(out)
+
+
+def read_keras_networks(path: str):
+    """(generator, discriminator or None, export.json's values) from the `.keras` files of
+    export folder `path` (what --init_from reads; plain Keras layers, the exported
+    generator's weights: the EMA copy when export.json says "weights": "ema"). UserError in
+    one line when `path` is no complete export or a file does not load."""
+    info_path = os.path.join(path, INFO_FILE)
+    if not is_export(path) or not os.path.isfile(info_path):
+        raise UserError(f"{path!r} is not a complete export folder (no {SAVED_MODEL_FILE} "
+                        f"or {INFO_FILE}).")
+    try:
+        with open(info_path) as f:
+            info = json.load(f)
+        if not isinstance(info, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise UserError(f"{info_path} is damaged ({str(e).splitlines()[0][:120]}).") from None
+    networks = []
+    for name in ("generator.keras", "discriminator.keras"):
+        file = os.path.join(path, name)
+        if not os.path.isfile(file):
+            networks.append(None)
+            continue
+        try:
+            networks.append(keras.saving.load_model(file, compile=False))
+        except Exception as e:  # Keras raises many kinds for a damaged or foreign file
+            raise UserError(f"Cannot load {file}: {str(e).splitlines()[0][:160]}") from None
+    if networks[0] is None:
+        raise UserError(f"{path!r} has no generator.keras (an export of an older version?); "
+                        "export the run again.")
+    return networks[0], networks[1], info

@@ -13,6 +13,7 @@ this module; none of them imports the trainer. Each file name is written here on
 Layout:
     config.json, flags.cfg       resolved configuration (flags.cfg works as --flagfile)
     classes.json                 class names of conditional runs
+    init_from.json               what --init_from started the run from (written once)
     checkpoints/                 full-state checkpoints, each with its manifest, and the
                                  index (CheckpointManager's format); these, best.json:
                                  dcgan_tf.artifacts.checkpoint
@@ -48,6 +49,7 @@ from dcgan_tf.utils.errors import UserError
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.cfg"
 CLASSES_FILE = "classes.json"
+INIT_FILE = "init_from.json"
 METRICS_FILE = "metrics.jsonl"
 EVALUATION_FILE = "evaluation.jsonl"
 LOCK_FILE = "trainer.lock"
@@ -76,6 +78,10 @@ class Workdir:
     @property
     def classes_path(self) -> str:
         return self.file(CLASSES_FILE)
+
+    @property
+    def init_record_path(self) -> str:
+        return self.file(INIT_FILE)
 
     @property
     def checkpoint_dir(self) -> str:
@@ -136,7 +142,21 @@ class Workdir:
         """classes.json: the row names of a conditional run (for exports and the web app)."""
         atomic_write_text(self.classes_path, json.dumps(list(names)))
 
+    def write_init_record(self, record: dict) -> None:
+        """init_from.json: the model a fine-tuned run started from (--init_from: its path,
+        step and which weights), written once when the run starts."""
+        atomic_write_text(self.init_record_path, json.dumps(record, indent=2) + "\n")
+
     # ------------------------------------------------------------------ reading
+
+    def init_record(self) -> dict | None:
+        """What init_from.json records, or None (not a fine-tuned run, or unreadable)."""
+        try:
+            with open(self.init_record_path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
 
     def config(self) -> Config:
         """The run's resolved Config. UserError when the folder holds no readable run."""

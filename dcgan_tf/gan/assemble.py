@@ -23,12 +23,14 @@ from dcgan_tf.config import MODEL_OPTION_FIELDS
 from dcgan_tf.gan import losses as losses_lib
 from dcgan_tf.gan.augment import augmentations_from_config
 from dcgan_tf.gan.ema import GeneratorEMA
+from dcgan_tf.gan.top_k import TopK
 from dcgan_tf.gan.update import UpdateRule
 from dcgan_tf.gan.growth import ProgressiveGrowth
 from dcgan_tf.gan.model import GAN
 from dcgan_tf.gan.regularizers import regularizers_from_config
 from dcgan_tf.gan.schedules import GrowthSchedule
 from dcgan_tf.models import MODELS, ModelFamily, ModelPair, build_models
+from dcgan_tf.models.blocks import frozen_variables
 from dcgan_tf.models.layers import MinibatchStdDev
 from dcgan_tf.models.common import (synchronize_batchnorm, with_plain_batchnorm,
                                     with_spectral_norm)
@@ -155,6 +157,9 @@ def step_components(config, generator, discriminator=None) -> dict:
         "augmentations": augmentations_from_config(config),
         "ema": GeneratorEMA.from_config(config, generator),
         "update": UpdateRule(config.d_steps, config.g_steps, config.update, config.d_pass),
+        "top_k": TopK.from_config(config),
+        "d_frozen": (frozen_variables(config.model, discriminator, config.freeze_d)
+                     if discriminator is not None else ()),
     }
 
 

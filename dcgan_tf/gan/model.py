@@ -150,7 +150,7 @@ class GAN(keras.Model):
                                        aggregation="only_first_replica")
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
                                        aggregation="only_first_replica")
-        self.regularizers, self.augmentations, self.ema = [], [], None
+        self.regularizers, self.augmentations, self.ema, self.top_k = [], [], None, None
         self.growth = NoGrowth()
         self.built = True
 
@@ -158,7 +158,9 @@ class GAN(keras.Model):
 
     def compile(self, d_optimizer, g_optimizer, *, loss: losses_lib.LossSpec,
                 targets: losses_lib.Targets | None = None, regularizers=(), augmentations=(),
-                ema=None, update: UpdateRule | None = None, growth=None, jit_compile="auto",
+                ema=None, update: UpdateRule | None = None, growth=None, top_k=None,
+                d_frozen=(),
+                jit_compile="auto",
                 steps_per_execution: int = 1, **kwargs):
         """Sets the optimizers and the parts of the update step (resolved objects, not names:
         dcgan_tf.gan.assemble builds them from a Config) and validates them before training.
@@ -186,6 +188,9 @@ class GAN(keras.Model):
         self.regularizers = list(regularizers)
         self.augmentations = list(augmentations)
         self.ema = ema
+        self.top_k = top_k  # gan.top_k.TopK or None: G learns from all its fakes
+        # FreezeD (--freeze_d): D variables left out of D's update (models/blocks.py)
+        self._d_frozen = {id(v) for v in d_frozen}
         self.growth = growth or NoGrowth()
         if ema is not None:
             self.growth.attach(ema.generator)  # the EMA copy grows with G
@@ -207,9 +212,17 @@ class GAN(keras.Model):
         # Returned here so that `fit` resets them at the start of every epoch.
         return list(getattr(self, "_trackers", {}).values())
 
+    @property
+    def d_variables(self) -> list:
+        """D's variables that its update changes: the trainable ones but the frozen blocks'
+        (FreezeD; their BatchNorm moving statistics still follow the batches, as in the
+        paper's PyTorch code, where frozen parameters stop only their gradients)."""
+        frozen = getattr(self, "_d_frozen", ())
+        return [v for v in self.discriminator.trainable_variables if id(v) not in frozen]
+
     def build_optimizers(self):
         """Creates both optimizers' slots now (needed before restoring a checkpoint)."""
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.d_optimizer.build(self.d_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
 
     # ------------------------------------------------------------------ sampling
@@ -324,7 +337,11 @@ class GAN(keras.Model):
         regularizer metrics, their weights)."""
         if fake_logits is None:
             fake_logits = self.discriminate(self.augment(fake), y, training=True)
-        g_loss = losses_lib.reduce_per_replica(self.loss_spec.g_fn(fake_logits=fake_logits))
+        per_example = self.loss_spec.g_fn(fake_logits=fake_logits)
+        if self.top_k is None:
+            g_loss = losses_lib.reduce_per_replica(per_example)
+        else:  # only the fakes D scores most real teach G
+            g_loss = self.top_k.loss(per_example, self.head.score(fake_logits), self.g_step)
         ctx = StepContext(self, "g", self.generator, fake=fake, labels=y,
                           fake_logits=fake_logits)
         penalty, stats, weights = self._penalties(ctx, self.g_step)
@@ -332,7 +349,7 @@ class GAN(keras.Model):
         return g_loss * replicas(), g_loss + penalty, fake_logits, stats, weights
 
     def _apply_d(self, grads, real_logits):
-        grads, variables = present(grads, self.discriminator.trainable_variables)
+        grads, variables = present(grads, self.d_variables)
         grads, norm = summed(grads, self.d_optimizer)
         self.d_optimizer.apply(grads, variables)
         self.d_step.assign_add(1)
@@ -353,7 +370,7 @@ class GAN(keras.Model):
 
     def _d_update(self, real, fake, y=None):
         """One discriminator update on a real chunk and detached fakes."""
-        d_vars = self.discriminator.trainable_variables
+        d_vars = self.d_variables
         with tf.GradientTape() as tape:
             total, stats, weights, real_logits, _ = self._d_objective(real, fake, y)
             scaled = self.d_optimizer.scale_loss(total)
@@ -387,7 +404,7 @@ class GAN(keras.Model):
         return stats, weights
 
     def _last_chunk_simultaneous(self, real, y, batch):
-        d_vars = self.discriminator.trainable_variables
+        d_vars = self.d_variables
         g_vars = self.generator.trainable_variables
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             z = self.sample_latent(batch)

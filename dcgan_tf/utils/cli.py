@@ -167,7 +167,7 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 # alone: no expansion after `=`). Values that are not paths pass unchanged (`digits`,
 # `tfds:mnist`, `inception`); `classifier:~/c.keras` expands after its prefix.
 PATH_FLAGS = frozenset({"workdir", "data", "out", "model", "fake", "source", "boxes",
-                        "features", "tfds_data_dir", "inception_weights"})
+                        "features", "tfds_data_dir", "inception_weights", "init_from"})
 
 
 def expand_path(value):
