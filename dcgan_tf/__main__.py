@@ -25,6 +25,8 @@ COMMANDS = {
                  "SWD, ...)."),
     "export": ("dcgan_tf.export", "Export a run's generator as a folder that loads without "
                "dcgan_tf."),
+    "directions": ("dcgan_tf.directions", "Latent directions (SeFa, GANSpace, class means) "
+                   "into an export, for serve's sliders."),
     "report": ("dcgan_tf.report", "Progress animation and loss plot of a run."),
     "serve": ("dcgan_tf.serve", "Web app: sample an exported generator, slide its labels."),
     "nearest": ("dcgan_tf.nearest", "Memorisation check: nearest training image of each "

@@ -30,6 +30,8 @@ SAMPLE_BN = ("moving", "batch")  # gan/model.py, artifacts/saved_generator.py
 # How --truncation=t shortens z (models/latent.py): resample (truncated normal: components
 # beyond +-t redrawn inside, BigGAN) or scale (z * t, the old behaviour); uniform z: both scale.
 TRUNCATION = ("resample", "scale")
+# Methods of `dcgan-tf directions` (models/directions.py, artifacts/latent_directions.py)
+DIRECTION_METHODS = ("sefa", "ganspace", "class_means")
 
 # Fields that are builder options of some architectures (None: the builder's default).
 MODEL_OPTION_FIELDS = ("ngf", "ndf", "g_preset", "g_depths", "d_depths", "bn_affine",

@@ -313,10 +313,12 @@ class LoadedGenerator:
             raise UserError(f"Cannot load the SavedModel in {export!r}, it is damaged "
                             f"({reason}).{again}") from None
 
-    def z_for_seeds(self, seeds, truncation=None) -> np.ndarray:
-        """One z per seed, exactly as dcgan_tf draws it for that integer seed."""
+    def z_for_seeds(self, seeds, truncation=None, truncation_method="resample") -> np.ndarray:
+        """One z per seed, exactly as dcgan_tf draws it for that integer seed (truncated at
+        `truncation` by `truncation_method`: dcgan_tf.models.latent)."""
         return np.concatenate([
-            self.latent.sample((1, self.latent_dim), int(s), truncation).numpy() for s in seeds
+            self.latent.sample((1, self.latent_dim), int(s), truncation,
+                               truncation_method).numpy() for s in seeds
         ]).astype(np.float32)
 
     def labels(self, text) -> np.ndarray | None:

@@ -30,6 +30,7 @@ from dcgan_tf.training import callbacks as cb
 from dcgan_tf.training.distribute import WorkerRole, barrier, check_batch, make_strategy
 from dcgan_tf.training.eval_callbacks import evaluation_callbacks, plan_evaluations
 from dcgan_tf.training.health import HealthCheck
+from dcgan_tf.training.init_from import start_from
 from dcgan_tf.training.progress import RunProgbar, RunProgress, Throughput
 from dcgan_tf.training.run_data import RunData, open_data
 from dcgan_tf.training.segments import fit_growing, fit_segments, total_steps
@@ -110,12 +111,17 @@ def _run(config: Config, strategy, role: WorkerRole, out, after_scope: list,
 
     wd = Workdir(config.workdir)  # what the run reads (resume); `own` is where it writes
     previous = wd.check_resumable(config)
+    # --init_from / --freeze_d: weights copied into a new run (shapes checked first); a
+    # resumed run keeps its own start and its checkpoint wins
+    config, init_record = start_from(config, gan, wd, previous, out)
     own = Workdir(role.write_path(wd.path))
     _say_replicas(config, strategy, role, out)
     growing = model_family(config).grows
     data, total, evaluations = _open_data(config, own, gan.growth.schedule if growing else None)
     ckpt, fixed_z, fixed_labels = _open_state(config, gan, strategy, wd, own, previous, data,
                                               growing, out)
+    if init_record is not None and role.chief:
+        own.write_init_record(init_record)
     writer = tf.summary.create_file_writer(own.tensorboard_dir)
     if role.chief and int(gan.step.numpy()) == 0:  # a new run: its settings, once (HParams)
         cb.write_hparams(writer, config)
