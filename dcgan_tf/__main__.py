@@ -31,6 +31,8 @@ COMMANDS = {
     "serve": ("dcgan_tf.serve", "Web app: sample an exported generator, slide its labels."),
     "nearest": ("dcgan_tf.nearest", "Memorisation check: nearest training image of each "
                 "sample."),
+    "project": ("dcgan_tf.project", "Find the latent code of a real photo (GAN inversion), "
+                "and morph between two."),
     "conditional-accuracy": ("dcgan_tf.conditional_accuracy", "Alias of evaluate "
                              "--metrics=cond_acc: does a conditional generator draw the "
                              "asked class?"),

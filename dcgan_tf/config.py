@@ -27,6 +27,12 @@ D_PASS = ("split", "joint")
 D_CONDITIONING = ("input", "hidden", "input+hidden", "projection")
 PROGRESS = ("run", "epoch", "none")
 SAMPLE_BN = ("moving", "batch")  # gan/model.py, artifacts/saved_generator.py
+# What `dcgan-tf export --format` writes (artifacts/saved_generator.py, artifacts/runtimes.py,
+# artifacts/web_page.py); the SavedModel is always written (generate, serve and
+# LoadedGenerator read it); web (the in-browser page) implies onnx.
+EXPORT_FORMATS = ("savedmodel", "keras", "onnx", "tflite", "web")
+DEFAULT_EXPORT_FORMATS = ("savedmodel", "keras")
+PIXEL_LOSSES = ("mse", "l1")  # the projection's pixel term (gan/projection.py)
 # How --truncation=t shortens z (models/latent.py): resample (truncated normal: components
 # beyond +-t redrawn inside, BigGAN) or scale (z * t, the old behaviour); uniform z: both scale.
 TRUNCATION = ("resample", "scale")

@@ -19,8 +19,13 @@ image; `--class=7` (an index or a class name) draws one class, and in `sample` a
 (`--class=7,3`) takes its classes in turn. Without either, `sample` takes every class in
 turn (image i has class i mod K, as `evaluate --model` draws them), one class per tile
 row, and the other modes use class 0 (their summary line says which class).
-`--truncation=t` scales z by t (temperature). Output files are written into a temporary
-folder and moved into `--out` only when all of them are complete.
+- directions: the export's latent directions (`dcgan-tf directions`): one row per
+  direction of `--directions` (indices, default the first 8), `--steps` images from
+  alpha = -range to +range (z of `--seed` + alpha d), rows named.
+`--truncation=t` shortens z: `--truncation_method=resample` (default; components beyond +-t
+redrawn inside, the truncated normal of BigGAN) or `scale` (z * t, temperature); see
+dcgan_tf.models.latent. Output files are written into a temporary folder and moved into
+`--out` only when all of them are complete.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dcgan_tf.config import TRUNCATION
 from dcgan_tf.utils.atomic_files import write_outputs
 from dcgan_tf.utils.cli import ToolFlags, parse_int_list, run_command
 from dcgan_tf.utils.errors import UserError
@@ -39,7 +45,7 @@ if TYPE_CHECKING:  # TensorFlow loads after the flags parsed (`--help` answers w
     from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 
 MAX_IMAGES = 4096
-MODES = ("sample", "interpolate", "arithmetic")
+MODES = ("sample", "interpolate", "arithmetic", "directions")
 
 
 def _check_count(name, value, low=1):
@@ -79,7 +85,8 @@ def sample_names(seeds, classes=None, num_classes=0) -> list[str]:
 
 
 def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=True,
-           individual=False, labels=None, classes=None) -> dict[str, bytes]:
+           individual=False, labels=None, classes=None,
+           truncation_method="resample") -> dict[str, bytes]:
     """`num` images in all, image i from seed + i. Unconditional, or conditional with one
     label vector `labels` for all: a square tile. Conditional otherwise: image i has class
     `classes[i % len(classes)]` (default: every class in turn, as evaluate --model draws
@@ -89,7 +96,7 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
 
     _check_count("num", num)
     seeds = list(range(seed, seed + num))
-    z = gen.z_for_seeds(seeds, truncation)
+    z = gen.z_for_seeds(seeds, truncation, truncation_method)
     files = {}
     if gen.num_classes and labels is None:
         classes = list(range(gen.num_classes)) if classes is None else list(classes)
@@ -120,21 +127,23 @@ def sample(gen: LoadedGenerator, *, num: int, seed: int, truncation=None, tile=T
 
 
 def interpolate(gen: LoadedGenerator, *, seeds, frames: int, method="slerp",
-                truncation=None, labels=None) -> dict[str, bytes]:
+                truncation=None, labels=None, truncation_method="resample") -> dict[str, bytes]:
     from dcgan_tf.models.latent import interpolation_path
     from dcgan_tf.utils.tiles import encode_gif, encode_png, make_tile
 
     if len(seeds) < 2:
         raise UserError(f"--seeds needs at least two seeds to interpolate, got {list(seeds)}.")
     _check_count("frames", frames, low=2)
-    path = interpolation_path(gen.z_for_seeds(seeds, truncation), frames, method)
+    path = interpolation_path(gen.z_for_seeds(seeds, truncation, truncation_method), frames,
+                              method)
     images = gen.images(path, labels)
     return {f"interpolation_{method}.png": encode_png(make_tile(images, rows=1)),
             f"interpolation_{method}.gif": encode_gif(images)}
 
 
 def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
-               noise=0.25, seed=0, truncation=None, labels=None) -> dict[str, bytes]:
+               noise=0.25, seed=0, truncation=None, labels=None,
+               truncation_method="resample") -> dict[str, bytes]:
     """Tile rows: A samples + their mean, B ..., C ..., then result A-B+C and variations,
     each cell captioned ("A: seed 1", "mean of A", "A - B + C", "+ noise 1"); unused cells
     stay background."""
@@ -144,7 +153,8 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
         if not seeds:
             raise UserError(f"--{name} needs at least one seed.")
     _check_count("variations", variations, low=0)
-    zs = [gen.z_for_seeds(s, truncation) for s in (a_seeds, b_seeds, c_seeds)]
+    zs = [gen.z_for_seeds(s, truncation, truncation_method)
+          for s in (a_seeds, b_seeds, c_seeds)]
     means = [z.mean(axis=0) for z in zs]
     result = means[0] - means[1] + means[2]
     rng = np.random.default_rng(seed)
@@ -164,6 +174,32 @@ def arithmetic(gen: LoadedGenerator, *, a_seeds, b_seeds, c_seeds, variations=8,
         captions.extend(row_names + [""] * (cols - len(row_names)))
     tile = captioned_tile(cells, captions, rows=len(rows), cols=cols)
     return {"arithmetic.png": encode_png(tile)}
+
+
+def direction_walk(gen: LoadedGenerator, *, which=None, seed=0, steps=7, truncation=None,
+                   labels=None, truncation_method="resample") -> dict[str, bytes]:
+    """Tile: row r moves the z of `seed` along direction which[r] from alpha = -range to
+    +range in `steps` images (the middle one is the seed's own image when steps is odd)."""
+    from dcgan_tf.artifacts.latent_directions import read_directions
+    from dcgan_tf.utils.tiles import encode_png, label_rows, make_tile
+
+    found = read_directions(gen.path, gen.latent_dim)
+    if found is None:
+        raise UserError(f"{gen.path!r} has no directions; find them first with dcgan-tf "
+                        f"directions --model={gen.path}.")
+    which = list(range(min(8, len(found)))) if not which else list(which)
+    bad = [k for k in which if not 0 <= k < len(found)]
+    if bad:
+        raise UserError(f"--directions {bad} out of range: the export has {len(found)} "
+                        f"directions (0..{len(found) - 1}).")
+    _check_count("steps", steps, low=2)
+    z = gen.z_for_seeds([seed], truncation, truncation_method)[0]
+    rows = [z + a * found.directions[k] for k in which
+            for a in np.linspace(-found.range[k], found.range[k], steps)]
+    images = gen.images(np.stack(rows).astype(np.float32), labels)
+    tile = make_tile(images, rows=len(which), cols=steps)
+    names = [found.names[k] for k in which]
+    return {"directions.png": encode_png(label_rows(tile, names, images.shape[1]))}
 
 
 def _one_class_labels(gen: LoadedGenerator, args, classes):
@@ -192,6 +228,10 @@ def run(args) -> list[str]:
         raise UserError("--out is required (the folder to write images into).")
     if args.truncation is not None and not 0.0 < args.truncation <= 2.0:
         raise UserError(f"--truncation must be in (0, 2], got {args.truncation}.")
+    method = getattr(args, "truncation_method", "resample")
+    if method not in TRUNCATION:
+        raise UserError(f"--truncation_method must be one of {', '.join(TRUNCATION)}, got "
+                        f"{method!r}.")
     gen = LoadedGenerator(args.model)
     if args.labels and not gen.num_classes:
         raise UserError(f"--labels given, but {args.model!r} is not a conditional generator.")
@@ -203,20 +243,26 @@ def run(args) -> list[str]:
         labels = gen.labels(args.labels) if args.labels else None
         files = sample(gen, num=args.num, seed=args.seed, truncation=args.truncation,
                        tile=args.tile, individual=args.individual, labels=labels,
-                       classes=classes)
+                       classes=classes, truncation_method=method)
         note = ""
     elif args.mode == "interpolate":
         labels, note = _one_class_labels(gen, args, classes)
         files = interpolate(gen, seeds=list(parse_int_list("seeds", args.seeds)),
                             frames=args.frames, method=args.method, truncation=args.truncation,
-                            labels=labels)
+                            labels=labels, truncation_method=method)
+    elif args.mode == "directions":
+        labels, note = _one_class_labels(gen, args, classes)
+        files = direction_walk(gen, which=parse_int_list("directions", args.directions),
+                               seed=args.seed, steps=args.steps, truncation=args.truncation,
+                               labels=labels, truncation_method=method)
     else:
         labels, note = _one_class_labels(gen, args, classes)
         files = arithmetic(gen, a_seeds=list(parse_int_list("a_seeds", args.a_seeds)),
                            b_seeds=list(parse_int_list("b_seeds", args.b_seeds)),
                            c_seeds=list(parse_int_list("c_seeds", args.c_seeds)),
                            variations=args.variations, seed=args.seed,
-                           truncation=args.truncation, labels=labels)
+                           truncation=args.truncation, labels=labels,
+                           truncation_method=method)
     if not files:
         raise UserError("Nothing to write: pass --tile or --individual.")
     written = write_outputs(files, args.out)
@@ -252,7 +298,14 @@ def define_generate_flags() -> ToolFlags:
     tool.string("b_seeds", "", "arithmetic: seeds of concept B (averaged).")
     tool.string("c_seeds", "", "arithmetic: seeds of concept C (averaged).")
     tool.integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
-    tool.float("truncation", None, "Scale z by this factor (temperature), in (0, 2].")
+    tool.float("truncation", None, "Shorten z to this threshold t in (0, 2] "
+               "(--truncation_method).")
+    tool.string("truncation_method", "resample", "resample: components of z beyond +-t "
+                "redrawn inside (truncated normal, BigGAN); scale: z * t (temperature). "
+                "Uniform z: both scale.")
+    tool.string("directions", "", "directions: indices of the export's latent directions "
+                "(dcgan-tf directions), e.g. 0,1,2; default the first 8.")
+    tool.integer("steps", 7, "directions: images per direction, alpha from -range to +range.")
     tool.string("labels", "", "Conditional models: a label vector, one value in [0, 1] per "
                 "class, e.g. 0,0,1,0,0,0,0,0,0,0 or mixtures; sample without it: one row per "
                 "class.")

@@ -31,7 +31,7 @@ def run(args) -> list[str]:
     from dcgan_tf.artifacts.saved_generator import LoadedGenerator
     from dcgan_tf.data.geometry import Geometry
     from dcgan_tf.data.sources import open_source
-    from dcgan_tf.metrics.memorisation import memorisation_report
+    from dcgan_tf.metrics.memorisation import REPORT_FILE, memorisation_report
     from dcgan_tf.utils.atomic_files import write_outputs
     from dcgan_tf.utils.labels import one_hot
     from dcgan_tf.utils.tiles import captioned_tile, encode_png
@@ -74,7 +74,7 @@ def run(args) -> list[str]:
     if in_features is not None:
         summary["features"] = in_features
     written = write_outputs({"nearest.png": encode_png(tile),
-                             "nearest.json": (json.dumps(summary, indent=2) + "\n").encode()},
+                             REPORT_FILE: (json.dumps(summary, indent=2) + "\n").encode()},
                             args.out)
     line = (f"median nearest-training distance: samples {summary['median_sample_to_train']:.4f},"
             f" held-out reals {summary['median_holdout_to_train']:.4f} (ratio "

@@ -9,12 +9,20 @@ Flask app served by waitress (dcgan_tf.web.server). Routes:
                          become (1 - t) one-hot(A) + t one-hot(B)), seed, "new noise",
                          count, truncation, "download PNG" (the tile on screen);
                          unconditional models get a latent interpolation slider between
-                         two seeds instead of the label controls
-    GET  /api/info       image size, channels, classes, latent size, limits
+                         two seeds instead of the label controls; every model gets one
+                         slider per latent direction when the export has directions.npz
+                         (dcgan-tf directions). The controls live in the URL's hash.
+    GET  /api/info       image size, channels, classes, latent size, limits, directions
+                         (name, method, range of each), truncation_method
     POST /api/generate   JSON {"labels": [K numbers in [0, 1]], "seed": int, "count": int,
                          "seed_b": int, "t": float in [0, 1], "truncation": float in
-                         [0.01, 2] (z scaled by it), "format": "png" | "json"}
+                         [0.01, 2], "directions": [one alpha per direction],
+                         "format": "png" | "json"}
                          -> image/png tile, or JSON {"image": base64 PNG, "width", "height"}
+
+z of image i: the z of seed + i (models/latent.py), truncated at `truncation` by
+--truncation_method (resample: truncated normal; scale: z * t); with seed_b and t > 0,
+slerp towards seed_b + i's z (truncated the same way); then + sum_k alpha_k d_k.
 
 Every field is validated (dcgan_tf.web.api); a bad request gets a 4xx with
 {"error": "..."}; no request value touches the filesystem. Image i of a tile comes from
@@ -29,9 +37,10 @@ import threading
 
 import numpy as np
 
+from dcgan_tf.config import TRUNCATION
 from dcgan_tf.utils.cli import ToolFlags, run_command
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.web.api import (MAX_BODY_BYTES, MAX_SEED, BadRequest, parse_json_body,
+from dcgan_tf.web.api import (MAX_BODY_BYTES, BadRequest, page_info, parse_json_body,
                               parse_request)
 from dcgan_tf.web.server import BODY_TIMEOUT_S, create_server
 
@@ -39,21 +48,30 @@ from dcgan_tf.web.server import BODY_TIMEOUT_S, create_server
 class Service:
     """The loaded generator plus the image logic of the routes (no Flask inside)."""
 
-    def __init__(self, model_path: str, max_count: int = 64):
+    def __init__(self, model_path: str, max_count: int = 64,
+                 truncation_method: str = "resample"):
+        from dcgan_tf.artifacts.latent_directions import read_directions
         from dcgan_tf.artifacts.saved_generator import LoadedGenerator
 
         self.gen = LoadedGenerator(model_path)
+        self.directions = read_directions(self.gen.path, self.gen.latent_dim)
+        self.num_directions = len(self.directions) if self.directions else 0
         self.max_count = max_count
+        self.truncation_method = truncation_method
         self._lock = threading.Lock()
 
     def info(self) -> dict:
-        shape = self.gen.image_shape
-        return {"image_size": shape[0] if shape else None,
-                "height": shape[0] if shape else None, "width": shape[1] if shape else None,
-                "channels": shape[2] if shape else None,
-                "num_classes": self.gen.num_classes, "class_names": self.gen.class_names,
-                "latent_dim": self.gen.latent_dim, "max_count": self.max_count,
-                "max_seed": MAX_SEED}
+        return page_info(image_shape=self.gen.image_shape, num_classes=self.gen.num_classes,
+                         class_names=self.gen.class_names, latent_dim=self.gen.latent_dim,
+                         max_count=self.max_count, truncation_method=self.truncation_method,
+                         directions=self._directions_info())
+
+    def _directions_info(self) -> list[dict]:
+        d = self.directions
+        if d is None:
+            return []
+        return [{"name": n, "method": m, "range": round(float(r), 4)}
+                for n, m, r in zip(d.names, d.method, d.range, strict=True)]
 
     def tile_png(self, req: dict) -> tuple[bytes, int, int]:
         from dcgan_tf.models.latent import slerp
@@ -61,11 +79,13 @@ class Service:
 
         count = req["count"]
         seeds = range(req["seed"], req["seed"] + count)
-        z = self.gen.z_for_seeds(seeds, req["truncation"])
+        z = self.gen.z_for_seeds(seeds, req["truncation"], self.truncation_method)
         if req["seed_b"] is not None and req["t"] > 0.0:
             zb = self.gen.z_for_seeds(range(req["seed_b"], req["seed_b"] + count),
-                                      req["truncation"])
+                                      req["truncation"], self.truncation_method)
             z = np.stack([slerp(a, b, req["t"]) for a, b in zip(z, zb)]).astype(np.float32)
+        if req.get("directions"):  # after truncation: the sliders move every z alike
+            z = z + self.directions.offset(req["directions"])[None]
         with self._lock:  # one model call at a time; requests queue, never interleave
             images = self.gen.images(z, req.get("labels"))
         tile = make_tile(images, cols=math.ceil(math.sqrt(count)))
@@ -110,7 +130,8 @@ def create_app(service: Service):
             return jsonify(error="Send a JSON object with Content-Type: application/json."), 400
         try:
             body = parse_json_body(request.get_data(cache=False))
-            req = parse_request(body, service.gen.num_classes, service.max_count)
+            req = parse_request(body, service.gen.num_classes, service.max_count,
+                                service.num_directions)
         except BadRequest as e:
             return jsonify(error=str(e)), 400
         png, width, height = service.tile_png(req)
@@ -140,7 +161,11 @@ def serve(args) -> list[str]:
     if not 0.5 <= args.body_timeout <= 600:
         raise UserError(f"--body_timeout must be in [0.5, 600] seconds, got "
                         f"{args.body_timeout}.")
-    service = Service(args.model, args.max_count)
+    truncation_method = getattr(args, "truncation_method", "resample")
+    if truncation_method not in TRUNCATION:
+        raise UserError(f"--truncation_method must be one of {', '.join(TRUNCATION)}, got "
+                        f"{truncation_method!r}.")
+    service = Service(args.model, args.max_count, truncation_method)
     app = create_app(service)
     try:
         server = create_server(app, args.host, args.port, args.threads, args.body_timeout)
@@ -167,6 +192,9 @@ def define_serve_flags() -> ToolFlags:
     tool.integer("port", 8000, "Port to listen on (0: any free port).")
     tool.integer("max_count", 64, "Most images one request may ask for.")
     tool.integer("threads", 4, "Request threads of the server.")
+    tool.string("truncation_method", "resample", "How the page's truncation t shortens z: "
+                "resample (components beyond +-t redrawn inside: truncated normal) or scale "
+                "(z * t); uniform z: both scale.")
     tool.float("body_timeout", BODY_TIMEOUT_S, "Seconds a request may take to arrive (slow "
                "or silent clients are disconnected).")
     return tool

@@ -19,7 +19,7 @@ from dcgan_tf.data.options import BuildOptions
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = ["dcgan_tf.train", "dcgan_tf.data.build", "dcgan_tf.export", "dcgan_tf.generate",
          "dcgan_tf.report", "dcgan_tf.serve", "dcgan_tf.conditional_accuracy",
-         "dcgan_tf.nearest", "dcgan_tf.evaluate"]
+         "dcgan_tf.nearest", "dcgan_tf.evaluate", "dcgan_tf.project", "dcgan_tf.directions"]
 
 
 def _python(*args, cwd=ROOT, env=None, timeout=120):

@@ -78,8 +78,8 @@ def test_init_from_a_run_copies_raw_g_d_and_the_ema_copy(source, tmp_path):
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
     assert not np.array_equal(_weights(raw_g)["project/kernel"],
                               _weights(ema_g)["project/kernel"])  # the two kinds differ
-    assert record == {**record, "source_kind": "run", "step": 3, "generator": "raw",
-                      "ema_copy": "ema", "discriminator": "checkpoint"}
+    assert record == {**record, "source_kind": "run", "step": 3, "g_weights": "raw",
+                      "ema_weights": "ema", "d_weights": "checkpoint"}
     assert int(gan.step.numpy()) == 0 and int(gan.d_optimizer.iterations.numpy()) == 0
 
 
@@ -94,8 +94,8 @@ def test_init_from_an_export_copies_its_keras_files(source, tmp_path):
     disc = keras.saving.load_model(str(source / "export" / "discriminator.keras"))
     a, b = disc.get_weights(), gan.discriminator.get_weights()
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
-    assert record["source_kind"] == "export" and record["generator"] == "ema"
-    assert record["discriminator"] == "export"
+    assert record["source_kind"] == "export" and record["g_weights"] == "ema"
+    assert record["d_weights"] == "export"
 
 
 def test_frozen_blocks_stay_bit_identical_and_the_rest_trains(source, finetuned):
@@ -122,8 +122,7 @@ def test_frozen_blocks_stay_bit_identical_and_the_rest_trains(source, finetuned)
 
 def test_resume_of_a_finetuned_run_is_exact_and_does_not_reapply(source, finetuned, tmp_path,
                                                                  capsys):
-    other = tmp_path / "other_source"  # a resume that re-applied would start from this one
-    trainer.run(tiny(other, train_steps=1, seed=9))
+    other = source / "export"  # a resume that re-applied would take its EMA generator
     path = tmp_path / "resumed"
     trainer.run(tiny(path, train_steps=2, init_from=str(source), freeze_d=2, seed=5))
     capsys.readouterr()
@@ -173,3 +172,29 @@ def test_every_family_names_its_discriminator_blocks():
     conditional = build_models("dcgan64", num_classes=3, **SMALL["dcgan64"])
     assert [b.name for b in discriminator_blocks("dcgan64", conditional.discriminator)] == [
         "down0", "down1", "down2"]
+
+
+def test_a_growing_run_is_read_through_its_whole_training_state(tmp_path):
+    """pggan keeps its per-level layers in Keras lists; the checkpoint holds each by name
+    (models/pggan.py), so --init_from reads every level, frozen blocks included."""
+    from dcgan_tf.artifacts.checkpoint import RunCheckpoint
+
+    config = resolve_config(Config(model="pggan", **SMALL["pggan"], latent_dim=16,
+                                   batch_size=8, total_kimg=1.0, freeze_d=1,
+                                   workdir=str(tmp_path / "source")).validate())
+    source = build_gan(config)
+    for v in source.generator.trainable_variables + source.discriminator.trainable_variables:
+        v.assign(v + 0.5)  # unlike any fresh build
+    assert "d_frozen" in source.checkpoint_items()
+    assert len(source.d_variables) == len(source.discriminator.trainable_variables) - 6
+    wd = Workdir(config.workdir)
+    os.makedirs(wd.path)
+    wd.write_config(config)
+    RunCheckpoint(wd.checkpoint_dir, source.checkpoint_items()).save(7)
+    gan, record = _started(config.replace(workdir=str(tmp_path / "new"),
+                                          init_from=wd.path))
+    assert record["step"] == 7
+    for theirs, ours in ((source.generator, gan.generator),
+                         (source.discriminator, gan.discriminator)):
+        for a, b in zip(theirs.trainable_variables, ours.trainable_variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)

@@ -26,7 +26,8 @@ TOOL_FLAGS = {"dcgan_tf.flags": "define_flags", "dcgan_tf.data.build": "define_b
               "dcgan_tf.report": "define_report_flags", "dcgan_tf.serve": "define_serve_flags",
               "dcgan_tf.conditional_accuracy": "define_accuracy_flags",
               "dcgan_tf.nearest": "define_nearest_flags",
-              "dcgan_tf.evaluate": "define_evaluate_flags"}
+              "dcgan_tf.evaluate": "define_evaluate_flags",
+              "dcgan_tf.project": "define_project_flags"}
 ANSI = re.compile(r"\x1b\[")
 
 

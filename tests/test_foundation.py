@@ -26,7 +26,8 @@ TINY = dict(data="digits", model="dcgan64", resolution=32, channels=1, ngf=8, nd
             latent_dim=16, batch_size=16, sample_grid=4, log_every=1, seed=3)
 ENTRY_POINTS = ["dcgan_tf.train", "dcgan_tf.data.build", "dcgan_tf.export",
                 "dcgan_tf.generate", "dcgan_tf.report", "dcgan_tf.serve",
-                "dcgan_tf.conditional_accuracy", "dcgan_tf.nearest", "dcgan_tf.evaluate"]
+                "dcgan_tf.conditional_accuracy", "dcgan_tf.nearest", "dcgan_tf.evaluate",
+                "dcgan_tf.project", "dcgan_tf.directions"]
 
 
 # ---------------------------------------------------------------------- 1. help

@@ -229,6 +229,14 @@ def test_every_phase_type_and_a_resume_in_the_middle_of_a_fade(tmp_path):
     loaded = tf.saved_model.load(str(tmp_path / "a" / "export"))
     out = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(1, tf.int64))
     assert out["images"].shape == (3, 16, 16, 1) and out["images"].dtype == tf.uint8
+    # the checkpoint holds every level's layers, the EMA copy's too: an export made later
+    # from the workdir draws what the trainer's own export draws
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator, export_workdir
+
+    first = LoadedGenerator(str(tmp_path / "a" / "export"))
+    later = LoadedGenerator(export_workdir(str(tmp_path / "a"), str(tmp_path / "a_again")))
+    z = first.z_for_seeds(range(4))
+    np.testing.assert_array_equal(later.images(z), first.images(z))
 
 
 @pytest.mark.parametrize("loss,policy", [("wgan_gp", "mixed_float16"), ("lsgan", "float32")])

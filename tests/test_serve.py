@@ -26,9 +26,13 @@ ARTIFACTS = os.environ.get("DCGAN_TF_ARTIFACTS", os.path.join(REPO, "test-artifa
 K = 10
 
 
-def _export(path, num_classes):
+def _export(path, num_classes, calibrate=False):
     pair = build_models("dcgan64", resolution=32, channels=1, ngf=8, ndf=8,
                         num_classes=num_classes)
+    if calibrate:  # BatchNorm statistics of a few batches: at init the images are flat grey
+        z = np.random.default_rng(0).standard_normal((64, pair.latent_dim)).astype("float32")
+        for _ in range(30):
+            pair.generator(z, training=True)
     info = {"class_names": [f"digit {i}" for i in range(num_classes)]} if num_classes else {}
     return export_generator(pair.generator, pair.latent_dim, str(path), extra_info=info)
 
@@ -40,7 +44,13 @@ def cond_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def uncond_export(tmp_path_factory):
-    return _export(tmp_path_factory.mktemp("uncond") / "export", 0)
+    """Unconditional, with three SeFa directions (dcgan-tf directions) for the sliders."""
+    from dcgan_tf.artifacts.latent_directions import find_directions, write_directions
+    from dcgan_tf.artifacts.saved_generator import LoadedGenerator
+
+    path = _export(tmp_path_factory.mktemp("uncond") / "export", 0, calibrate=True)
+    write_directions(path, find_directions(LoadedGenerator(path), ["sefa"], num=3))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -395,6 +405,16 @@ def test_page_in_headless_chromium(server, chromium):
             values = sliders.evaluate_all("ss => ss.map(s => Number(s.value))")
             assert values == [0.75 if i == 2 else 0.25 if i == 5 else 0.0 for i in range(K)]
             page.screenshot(path=os.path.join(ARTIFACTS, "serve_page.png"), full_page=True)
+            # the labels, seed and truncation live in the URL: a reload restores them
+            page.wait_for_function("location.hash.includes('labels=0,0,0.75,0,0,0.25,')")
+            seed = page.input_value("#seed")
+            page.reload()
+            page.wait_for_function("document.getElementById('tile').dataset.serial === '1'")
+            assert sliders.evaluate_all("ss => ss.map(s => Number(s.value))") == values
+            assert page.input_value("#seed") == seed and page.input_value("#truncation") == "0.5"
+            # a phone-sized screen: controls stack, nothing overflows sideways
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             assert not errors, errors
         finally:
             browser.close()
@@ -416,7 +436,33 @@ def test_unconditional_page_interpolation_slider(uncond_export, chromium):
                 assert len({start, middle, end}) == 3
                 again = tile_after(lambda: page.locator("#seed").fill("1"))
                 assert again == end  # at t = 1 the tile is seed_b's images, whatever the seed
+                # one slider per latent direction; moving one changes the image
+                assert page.locator("input.direction").count() == 3
+                moved = tile_after(lambda: page.locator("#dir0").fill("2"))
+                assert moved != again and page.locator("#vdir0").inner_text() == "2.00"
+                shown = tile_after(lambda: page.locator("#truncation").fill("0.5"))
+                assert page.is_checked("#truncate")  # moving the slider switches it on
+                state = page.evaluate("location.hash")
+                for part in ("seed=1", "truncation=0.5", "t=1", "directions=2,0,0"):
+                    assert part in state.split("&") or "#" + part in state.split("&"), state
                 page.screenshot(path=os.path.join(ARTIFACTS, "serve_page_unconditional.png"))
+                # a reload restores every control from the URL, and the same tile
+                page.reload()
+                page.wait_for_function(
+                    "document.getElementById('tile').dataset.serial === '1'")
+                page.wait_for_function("document.getElementById('tile').complete")
+                assert [page.input_value(s) for s in ("#seed", "#t", "#truncation", "#dir0",
+                                                       "#dir1")] == ["1", "1", "0.5", "2", "0"]
+                assert page.is_checked("#truncate")
+                assert page.eval_on_selector("#tile", TILE_PIXELS) == shown
+                # a phone-sized screen: controls stack, nothing overflows sideways
+                page.set_viewport_size({"width": 390, "height": 844})
+                assert page.evaluate(
+                    "document.documentElement.scrollWidth <= window.innerWidth")
+                assert page.eval_on_selector(
+                    "#tile", "e => e.getBoundingClientRect().right") <= 390
+                page.screenshot(path=os.path.join(ARTIFACTS, "serve_page_phone.png"),
+                                full_page=True)
                 assert not errors, errors
             finally:
                 browser.close()

@@ -12,7 +12,8 @@ directions.npz (numpy, no pickles) holds, for K directions in z space:
   range       float32 [K]  suggested slider half-range for alpha (3 std)
   strength    float32 [K]  sefa: eigenvalue of A^T A; ganspace: explained-variance ratio of
                            its component; class_means: number of samples of the class
-export.json gains {"directions": {"file", "methods", "count", "names", "apply", ...}}.
+export.json gains {"directions": {"file", "methods", "count", "names", "apply", ...}}; an
+export with the in-browser page (EXPORT/web) gets them in web/model.json too.
 The npz is written under a temporary name and renamed; export.json is rewritten the same
 way after it, so a crash leaves the old export.json (which does not name the new file).
 The maths: dcgan_tf.models.directions.
@@ -28,7 +29,9 @@ import os
 import numpy as np
 
 from dcgan_tf.artifacts.saved_generator import INFO_FILE
+from dcgan_tf.artifacts.web_page import refresh_web_directions
 from dcgan_tf.config import DIRECTION_METHODS
+from dcgan_tf.models import directions as maths
 from dcgan_tf.utils.atomic_files import atomic_write_bytes, atomic_write_text
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.progress import Progress
@@ -68,8 +71,9 @@ def _keras_generator(gen):
 
     path = os.path.join(gen.path, "generator.keras")
     if not os.path.isfile(path):
-        raise UserError(f"{gen.path!r} has no generator.keras (an older export?); export the "
-                        "run again (python -m dcgan_tf.export --workdir=RUN).")
+        raise UserError(f"{gen.path!r} has no generator.keras (the directions read its "
+                        "weights); export the run again with the keras format (python -m "
+                        "dcgan_tf.export --workdir=RUN).")
     return keras.saving.load_model(path, compile=False)
 
 
@@ -77,7 +81,7 @@ def _sample_z(gen, samples: int, seed: int) -> np.ndarray:
     return gen.latent.sample((samples, gen.latent_dim), seed).numpy().astype(np.float64)
 
 
-def _classes_of(gen, z, classifier: str, seed: int) -> tuple[np.ndarray, int, list[str]]:
+def _classes_of(gen, z, classifier: str) -> tuple[np.ndarray, int, list[str]]:
     from dcgan_tf.metrics.classifier import digits_classifier_path
     from dcgan_tf.metrics.features import ClassifierFeatures
 
@@ -87,34 +91,29 @@ def _classes_of(gen, z, classifier: str, seed: int) -> tuple[np.ndarray, int, li
         path = classifier.removeprefix("classifier:")
     model = ClassifierFeatures(path)
     model.check_images(gen.image_shape, "The generator's images")
-    bar = Progress(len(z), "Classifying samples", unit="images")
-    classes = []
-    for start in range(0, len(z), 256):
-        images = gen.images(z[start:start + 256].astype(np.float32))
-        probs = model(images)[1]
-        if probs.ndim == 3:  # RGB through a one-channel classifier: channel 0's class
-            probs = probs[:, 0]
-        classes.append(np.argmax(probs, axis=-1))
-        bar.update(min(start + 256, len(z)))
-    bar.close()
+    images = gen.images(z.astype(np.float32))  # shows its own progress
+    probs = model(images)[1]
+    if probs.ndim == 3:  # RGB through a one-channel classifier: channel 0's class
+        probs = probs[:, 0]
+    classes = np.argmax(probs, axis=-1)
     names = [str(n) for n in model.info.get("class_names", range(model.num_classes))]
-    return np.concatenate(classes), model.num_classes, names
+    return classes, model.num_classes, names
 
 
 def find_directions(gen, methods, *, num: int = 10, samples: int = 2000, seed: int = 0,
                     classifier: str = "") -> LatentDirections:
     """Directions of the LoadedGenerator `gen` by each of `methods` (config.DIRECTION_METHODS),
-    up to `num` per method. GANSpace and class_means sample `samples` z from `seed`;
-    class_means labels them with `classifier` (a dcgan_tf classifier .keras path, or
-    'digits') and applies to unconditional models only."""
-    from dcgan_tf.models import directions as maths
-
+    up to `num` per method (and the latent size). GANSpace and class_means sample `samples`
+    z from `seed`; class_means labels them with `classifier` (a dcgan_tf classifier .keras
+    path, or 'digits') and applies to unconditional models only."""
+    methods = list(dict.fromkeys(methods))  # each once, in the order given
     unknown = [m for m in methods if m not in DIRECTION_METHODS]
     if unknown or not methods:
         raise UserError(f"Unknown --method {','.join(unknown) or '(none)'}; expected some of "
                         f"{', '.join(DIRECTION_METHODS)}.")
-    if not 1 <= num <= gen.latent_dim:
-        raise UserError(f"--num must be in [1, {gen.latent_dim}] (the latent size), got {num}.")
+    if num < 1:
+        raise UserError(f"--num must be at least 1, got {num}.")
+    num = min(num, gen.latent_dim)  # at most one per latent dimension
     if not 100 <= samples <= 100_000:
         raise UserError(f"--samples must be in [100, 100000], got {samples}.")
     if "class_means" in methods:
@@ -133,10 +132,8 @@ def find_directions(gen, methods, *, num: int = 10, samples: int = 2000, seed: i
 
 
 def _find(gen, keras_gen, methods, num, samples, seed, classifier) -> LatentDirections:
-    from dcgan_tf.models import directions as maths
-
     found = []  # (method, directions, strengths, names)
-    z = _sample_z(gen, samples, seed) if set(methods) - {"sefa"} else None
+    z = _sample_z(gen, samples, seed)  # ganspace, class_means; and each direction's std
     for method in methods:
         if method == "sefa":
             d, strength = maths.sefa(maths.latent_weight(keras_gen, gen.latent_dim), num)
@@ -157,12 +154,13 @@ def _find(gen, keras_gen, methods, num, samples, seed, classifier) -> LatentDire
             d, ratio = maths.ganspace(z, np.concatenate(parts), num)
             found.append((method, d, ratio, [f"ganspace {i}" for i in range(len(d))]))
         else:
-            classes, k, class_names = _classes_of(gen, z, classifier, seed)
+            classes, k, class_names = _classes_of(gen, z, classifier)
             d, kept, counts = maths.class_mean_directions(z, classes, k)
             d, kept, counts = d[:num], kept[:num], counts[:num]
             found.append((method, d, counts, [f"class {class_names[c]}" for c in kept]))
-    if z is None:
-        z = _sample_z(gen, samples, seed)
+    if not sum(len(f[1]) for f in found):
+        raise UserError(f"No directions found: no class had 10 of the {samples} samples; "
+                        "raise --samples.")
     directions = np.concatenate([f[1] for f in found]).astype(np.float32)
     return LatentDirections(
         directions=directions,
@@ -199,6 +197,7 @@ def write_directions(export_path: str, found: LatentDirections) -> str:
             "samples": found.samples, "seed": found.seed,
         }
         atomic_write_text(info_path, json.dumps(info, indent=2))
+        refresh_web_directions(export_path, info, found)  # EXPORT/web's sliders, if any
     except OSError as e:
         raise UserError(f"Cannot write the directions into {export_path!r}: "
                         f"{e.strerror or e}.") from None

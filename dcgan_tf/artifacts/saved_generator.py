@@ -13,10 +13,16 @@ An export folder holds
     InvalidArgumentError saying what the input must be (`_checked`; TensorFlow does not
     enforce a signature's shapes itself), and a call without labels gets TensorFlow's
     TypeError, which lists the signature with labels (None, num_classes).
-  generator.keras, discriminator.keras   for keras.saving.load_model
+  generator.keras, discriminator.keras   for keras.saving.load_model (--format keras, default)
+  generator.onnx, generator.tflite   with --format onnx / tflite: the serving_default
+                              computation in those runtimes, checked against TensorFlow at
+                              export time (dcgan_tf.artifacts.runtimes; export.json "runtimes")
+  MODEL_CARD.md, sample.png   the model card (dcgan_tf.artifacts.model_card)
   export.json                 signatures (with a working `call` of each and the labels'
                               `doc`), latent size and distribution, image size, step,
-                              and `sample_bn`: the BatchNorm statistics the signatures use
+                              and `sample_bn`: the BatchNorm statistics the signatures use;
+                              `formats`, `runtimes` (each file's inputs/outputs, opset, check
+                              figures) and `model_card_files`
 It is written to a temporary folder beside the target and renamed when complete, so a
 crash never leaves a half export.
 
@@ -48,7 +54,10 @@ import tensorflow as tf
 
 from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.gan.assemble import model_family
-from dcgan_tf.config import SAMPLE_BN
+from dcgan_tf.artifacts.model_card import write_model_card
+from dcgan_tf.artifacts.runtimes import require_packages, runtime_formats, write_runtimes
+from dcgan_tf.artifacts.web_page import WEB_DIR, ort_web_files, write_web
+from dcgan_tf.config import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, SAMPLE_BN
 from dcgan_tf.models.common import with_batch_statistics, with_plain_batchnorm
 from dcgan_tf.models.latent import get_latent
 from dcgan_tf.utils.atomic_files import ensure_parent_writable, replace_dir, temp_dir_beside
@@ -56,6 +65,7 @@ from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.labels import one_hot, parse_label_vector
 from dcgan_tf.utils.registry import check_choice
 from dcgan_tf.utils.progress import Progress
+from dcgan_tf.utils.tiles import to_uint8_images
 
 INFO_FILE = "export.json"
 SAVED_MODEL_FILE = "saved_model.pb"
@@ -68,22 +78,28 @@ def is_export(path: str) -> bool:
 
 # ---------------------------------------------------------------------------------- writing
 
-def to_uint8_images(images):
-    """Graph version of tiles.to_uint8: [-1, 1] float -> uint8."""
-    images = tf.cast(images, tf.float32)
-    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
-
-
 def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
                      latent: str = "normal", discriminator: keras.Model | None = None,
                      extra_info: dict | None = None, grows: bool = False,
-                     sample_bn: str = "moving") -> str:
+                     sample_bn: str = "moving", formats=DEFAULT_EXPORT_FORMATS,
+                     workdir: str | None = None, ort_web: str | None = None) -> str:
     """Writes the export folder (see module doc) at `path` and returns the path.
 
     The networks of a growing model family (`grows`: ModelFamily.grows) are exported as
     their final-resolution networks at alpha = 1 (`final_model()`, sharing the weights).
-    `sample_bn`: the BatchNorm statistics of the signatures, moving or batch (module doc)."""
+    `sample_bn`: the BatchNorm statistics of the signatures, moving or batch (module doc).
+    `formats` (EXPORT_FORMATS): keras adds the .keras files, onnx and tflite the checked
+    runtime files (artifacts.runtimes), web (implies onnx) the in-browser page EXPORT/web
+    (artifacts.web_page; `ort_web`: onnxruntime-web's tarball or folder, default the cache
+    or a download); the SavedModel is always written. MODEL_CARD.md
+    and sample.png are always written (artifacts.model_card; `workdir`: the training run
+    it describes, when known)."""
     check_choice("sample_bn", sample_bn, SAMPLE_BN)
+    formats = tuple(formats)
+    if "web" in formats and "onnx" not in formats:
+        formats += ("onnx",)  # the page runs generator.onnx
+    require_packages(runtime_formats(formats))  # before anything is written
+    web_runtime = ort_web_files(ort_web) if "web" in formats else None
     if grows:
         generator = generator.final_model()
         if discriminator is not None:
@@ -136,10 +152,14 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     tmp = temp_dir_beside(os.path.abspath(path))
     try:
         archive.write_out(tmp, verbose=False)
-        # Keras' own BatchNormalization in the files: they load without dcgan_tf
-        with_plain_batchnorm(keras_file_generator).save(os.path.join(tmp, "generator.keras"))
-        if discriminator is not None:
-            with_plain_batchnorm(discriminator).save(os.path.join(tmp, "discriminator.keras"))
+        keras_files = []
+        if "keras" in formats:  # Keras' own BatchNormalization: they load without dcgan_tf
+            with_plain_batchnorm(keras_file_generator).save(os.path.join(tmp, "generator.keras"))
+            keras_files.append("generator.keras")
+            if discriminator is not None:
+                with_plain_batchnorm(discriminator).save(
+                    os.path.join(tmp, "discriminator.keras"))
+                keras_files.append("discriminator.keras")
         image_shape = [None, *generator.output.shape[1:]]
         labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
                                    "range": [0.0, 1.0],
@@ -166,10 +186,19 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
             "image_shape": list(generator.output.shape[1:]),
             "sample_bn": sample_bn,
             "sample_bn_note": _SAMPLE_BN_NOTES[sample_bn],
-            "keras_files": ["generator.keras"]
-            + (["discriminator.keras"] if discriminator is not None else []),
+            "keras_files": keras_files,
             **(extra_info or {}),
         }
+        info["formats"] = ["savedmodel"] + [f for f in EXPORT_FORMATS[1:] if f in formats]
+        runtimes = write_runtimes(generator, tmp, formats, latent=latent,
+                                  family=info.get("model") or generator.name)
+        if runtimes:
+            info["runtimes"] = runtimes
+        if web_runtime is not None:
+            info["web"] = write_web(os.path.join(tmp, WEB_DIR), info,
+                                    os.path.join(tmp, "generator.onnx"), web_runtime)
+        info["model_card_files"] = write_model_card(tmp, info, generator, discriminator,
+                                                    workdir=workdir, formats=formats)
         with open(os.path.join(tmp, INFO_FILE), "w") as f:
             json.dump(info, f, indent=2)
         replace_dir(tmp, path)
@@ -235,11 +264,12 @@ def export_info(config, step: int, class_names=None) -> dict:
 
 
 def export_workdir(workdir: str, out: str | None = None, step: int | None = None,
-                   best: bool = False, sample_bn: str | None = None) -> str:
+                   best: bool = False, sample_bn: str | None = None,
+                   formats=DEFAULT_EXPORT_FORMATS, ort_web: str | None = None) -> str:
     """Exports the generator of a training run from its checkpoint (`step`, the newest, or
     with `best` the one --eval_best kept); the EMA generator when the run kept one
     (export.json says which). `sample_bn`: the signatures' BatchNorm statistics (moving or
-    batch; None: the run's --sample_bn).
+    batch; None: the run's --sample_bn). `formats`, `ort_web`: as export_generator's.
 
     Raises UserError when the workdir has no run, no checkpoint, or not that step.
     """
@@ -259,7 +289,8 @@ def export_workdir(workdir: str, out: str | None = None, step: int | None = None
         return export_generator(generator, config.latent_dim, out, latent=config.latent,
                                 discriminator=discriminator, extra_info=info,
                                 grows=model_family(config).grows,
-                                sample_bn=sample_bn or config.sample_bn)
+                                sample_bn=sample_bn or config.sample_bn, formats=formats,
+                                workdir=workdir, ort_web=ort_web)
     except OSError as e:
         raise UserError(f"Cannot write the export to {out!r}: {e.strerror or e}.") from e
     except tf.errors.OpError as e:  # TensorFlow's own file writes (SavedModel, variables)

@@ -191,6 +191,10 @@ class GAN(keras.Model):
         self.top_k = top_k  # gan.top_k.TopK or None: G learns from all its fakes
         # FreezeD (--freeze_d): D variables left out of D's update (models/blocks.py)
         self._d_frozen = {id(v) for v in d_frozen}
+        self._d_frozen_holder = None
+        if self._d_frozen:  # checkpointed on their own (checkpoint_items)
+            self._d_frozen_holder = tf.Module(name="d_frozen")
+            self._d_frozen_holder.frozen = list(d_frozen)
         self.growth = growth or NoGrowth()
         if ema is not None:
             self.growth.attach(ema.generator)  # the EMA copy grows with G
@@ -480,4 +484,9 @@ class GAN(keras.Model):
         }
         for part in self.augmentations + ([self.ema] if self.ema is not None else []):
             items.update(part.checkpoint_items())
+        if getattr(self, "_d_frozen_holder", None) is not None:
+            # listed on their own: the optimizer does not hold them, and a growing network's
+            # layer lists are invisible to tf.train.Checkpoint (pggan's are saved through
+            # the optimizers' variable lists)
+            items["d_frozen"] = self._d_frozen_holder
         return items

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -140,11 +141,19 @@ class ClassifierFeatures:
         self.path = path
 
     def check_images(self, shape, what: str) -> None:
+        """Channels must fit (or be RGB, read channel by channel); another size is resized
+        to the classifier's, real and generated images alike, as FID resizes every image to
+        InceptionV3's 299x299 (one note on stderr)."""
         size, channels = tuple(shape[:2]), shape[2]
-        if size != self.input_shape[:2] or channels not in (self.input_shape[2], 3):
+        if channels not in (self.input_shape[2], 3):
             raise UserError(f"{what} are {shape[0]}x{shape[1]}x{shape[2]}; the classifier "
                             f"{self.path!r} reads {self.input_shape[0]}x{self.input_shape[1]}x"
                             f"{self.input_shape[2]}.")
+        if size != self.input_shape[:2] and not getattr(self, "_told", False):
+            self._told = True
+            print(f"{what} are {shape[0]}x{shape[1]}: resized to the classifier's "
+                  f"{self.input_shape[0]}x{self.input_shape[1]} (antialiased), real and "
+                  f"generated alike.", file=sys.stderr, flush=True)
 
     def __call__(self, images_u8):
         images = np.asarray(images_u8)
@@ -153,8 +162,12 @@ class ClassifierFeatures:
             return (np.concatenate([f for f, _ in parts], axis=1),
                     np.stack([p for _, p in parts], axis=1))
         feats, probs = [], []
+        size = list(self.input_shape[:2])
         for batch in _batches(images, self.batch_size):
-            f, p = self.model(tf.constant(batch, tf.float32) / 127.5 - 1.0, training=False)
+            x = tf.constant(batch, tf.float32)
+            if list(x.shape[1:3]) != size:
+                x = tf.clip_by_value(tf.image.resize(x, size, antialias=True), 0.0, 255.0)
+            f, p = self.model(x / 127.5 - 1.0, training=False)
             feats.append(np.asarray(f))
             probs.append(np.asarray(p))
         return np.concatenate(feats).astype(np.float64), np.concatenate(probs)

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# The summary `dcgan-tf nearest` writes (dcgan_tf/nearest.py); the model card of an export
+# reports one kept in the run folder (dcgan_tf/artifacts/model_card.py).
+REPORT_FILE = "nearest.json"
+
 
 def nearest_distances(queries: np.ndarray, references: np.ndarray,
                       chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -52,6 +52,14 @@ class _Growing(keras.Model):
         self.built = True  # every layer is built in __init__
 
     def _init_level(self, levels: int):
+        # tf.train.Checkpoint does not see into the Keras lists of per-level layers
+        # (convs_a, to_rgb, ...): each layer also gets an attribute of its own, so
+        # checkpoints hold every level (and the EMA copy's) by name, not only through the
+        # optimizer's slots. The attributes sort after the lists, so Keras' own saving
+        # still finds each layer under its list first.
+        for name in ("from_rgb", "convs_a", "convs_b", "to_rgb"):
+            for i, layer in enumerate(getattr(self, name, ())):
+                setattr(self, f"tracked_{name}_{i}", layer)
         self.levels = levels
         self.level = self.add_weight(name="level", shape=(), dtype="int32", trainable=False,
                                      initializer=keras.initializers.Constant(levels - 1))

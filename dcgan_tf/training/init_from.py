@@ -59,15 +59,16 @@ def start_from(config, gan, wd: Workdir, previous, out=None):
     source = _read_source(config)
     source.check(config, gan)
     record = source.apply(gan)
-    if config.freeze_d and record["discriminator"] == "random":
+    if config.freeze_d and record["d_weights"] == "random":
         _warn(f"Warning: --freeze_d={config.freeze_d} freezes blocks of a random D: "
               f"{config.init_from} has no discriminator.keras.")
     d_text = {"checkpoint": "D from its checkpoint", "export": "D from discriminator.keras",
-              "random": "D random"}[record["discriminator"]]
-    ema_text = f", EMA copy from its {record['ema_copy']} G" if record["ema_copy"] else ""
+              "random": "D random"}[record["d_weights"]]
+    ema_from = {"ema": "EMA copy", "raw": "raw G"}.get(record["ema_weights"], "G")
+    ema_text = f", the EMA copy from its {ema_from}" if record["ema_weights"] else ""
     step = f"step {record['step']}" if record["step"] is not None else "step unknown"
     print(f"Initialised from {config.init_from} ({record['source_kind']}, {step}): G from "
-          f"its {record['generator']} weights{ema_text}, {d_text}; optimizers and step start "
+          f"its {record['g_weights']} weights{ema_text}, {d_text}; optimizers and step start "
           "fresh.", file=out)
     return config, record
 
@@ -95,6 +96,7 @@ class _Source:
         self.step, self.generator, self.discriminator, self.ema = (step, generator,
                                                                   discriminator, ema)
         self.generator_kind = generator_kind
+        self.identity = None  # a run's shape-fixing settings (Config.identity), for messages
 
     def check(self, config, gan) -> None:
         """UserError in one line naming the first variable whose shape (or presence) differs,
@@ -118,9 +120,19 @@ class _Source:
                 here = _describe(b[i]) if i < len(b) else "nothing"
                 if i >= len(a) or i >= len(b) or tuple(a[i].shape) != tuple(b[i].shape):
                     raise UserError(f"{flag} does not fit this model{models}: {network} "
-                                    f"variable {i}: {there} there, {here} here (family, size, "
-                                    "resolution, channels, latent size and class count must "
-                                    "match).")
+                                    f"variable {i}: {there} there, {here} here "
+                                    f"({self._differences(config)}).")
+
+    def _differences(self, config) -> str:
+        """The shape-fixing settings that differ, when the source is a run folder."""
+        generic = ("family, size, resolution, channels, latent size and class count must "
+                   "match")
+        if self.identity is None:
+            return generic
+        ours = config.identity()
+        diff = [f"--{k}: {self.identity.get(k)!r} there, {v!r} here" for k, v in ours.items()
+                if self.identity.get(k) != v]
+        return "settings that differ: " + "; ".join(diff) if diff else generic
 
     def apply(self, gan) -> dict:
         """Copies the weights into the GAN's networks; returns the init_from.json record."""
@@ -138,9 +150,9 @@ class _Source:
             "source_kind": self.kind,
             "model": self.model,
             "step": self.step,
-            "generator": self.generator_kind,
-            "ema_copy": ema_copy,
-            "discriminator": ("random" if self.discriminator is None
+            "g_weights": self.generator_kind,
+            "ema_weights": ema_copy,
+            "d_weights": ("random" if self.discriminator is None
                               else "checkpoint" if self.kind == "run" else "export"),
         }
 
@@ -177,8 +189,10 @@ def _read_run(path: str, source_wd: Workdir) -> _Source:
     if source_config.ema_decay > 0:
         ema, _, _, kind = source_wd.restore_networks(step, prefer_ema=True)
         ema = ema if kind == "ema" else None
-    return _Source(path, "run", source_config.model, source_config.num_classes, step,
-                   generator, discriminator, ema, "raw")
+    source = _Source(path, "run", source_config.model, source_config.num_classes, step,
+                     generator, discriminator, ema, "raw")
+    source.identity = source_config.identity()
+    return source
 
 
 def _read_export(path: str) -> _Source:

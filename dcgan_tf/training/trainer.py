@@ -337,7 +337,8 @@ def _export_later(config: Config, gan, wd: Workdir, result: RunResult, row_names
     def export():
         export_generator(gan.sampling_generator, config.latent_dim, wd.export_dir,
                          latent=config.latent, discriminator=gan.discriminator,
-                         extra_info=info, grows=growing, sample_bn=config.sample_bn)
+                         extra_info=info, grows=growing, sample_bn=config.sample_bn,
+                         workdir=wd.path)
         result.export_path = wd.export_dir
         print(f"Exported the generator to {wd.export_dir}.", file=out)
 

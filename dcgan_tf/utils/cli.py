@@ -167,7 +167,8 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 # alone: no expansion after `=`). Values that are not paths pass unchanged (`digits`,
 # `tfds:mnist`, `inception`); `classifier:~/c.keras` expands after its prefix.
 PATH_FLAGS = frozenset({"workdir", "data", "out", "model", "fake", "source", "boxes",
-                        "features", "tfds_data_dir", "inception_weights", "init_from"})
+                        "features", "tfds_data_dir", "inception_weights", "init_from",
+                        "image"})
 
 
 def expand_path(value):
@@ -297,6 +298,18 @@ class ToolFlags:
 
     def boolean(self, name: str, default, help_text: str) -> None:
         self._define("boolean", name, default, help_text)
+
+    def multi_string(self, name: str, default, help_text: str) -> None:
+        """A flag given once per value (--image=a.png --image=b.png): a list (each value
+        expanded as a path for PATH_FLAGS)."""
+        self._defaults[name] = default
+        if name in flags.FLAGS:
+            return
+        if name in PATH_FLAGS:
+            flags.DEFINE_multi(PathParser(), flags.ArgumentSerializer(), name, default,
+                               help_text)
+        else:
+            flags.DEFINE_multi_string(name, default, help_text)
 
     def __getattr__(self, name):
         if name in self._defaults and not flags.FLAGS[name].present:

@@ -19,6 +19,13 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.round((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def to_uint8_images(images):
+    """Graph version of to_uint8 (the same rounding): what the SavedModel signatures and the
+    ONNX/TFLite files of an export compute."""
+    images = tf.cast(images, tf.float32)
+    return tf.cast(tf.clip_by_value(tf.round((images + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
 def make_tile(images, rows: int | None = None, cols: int | None = None, padding: int = 2,
               pad_value: int = 255) -> np.ndarray:
     """Lays out [N, H, W, C] images as rows x cols with `padding` pixels between them.
