@@ -99,9 +99,17 @@ TABLE = [
         "the config's data is tfds:mnist (a download)"),
     Row(r"--strategy=multi_worker", "parse", "needs a cluster of machines (TF_CONFIG)"),
     Row(r"^dcgan-tf train --config=NAME ", "parse", "synopsis (placeholders)"),
-    # ---- export (stage 2)
+    # ---- export, fine-tuning (stage 2)
     Row(r"^dcgan-tf export --workdir=runs/digits$", "run",
         "optional groups dropped: the newest checkpoint to runs/digits/export", 2),
+    Row(r"^dcgan-tf export --workdir=runs/digits --format=", "parse",
+        "ONNX/TFLite conversion and checks: tests/test_runtimes.py runs them on every family"),
+    Row(r"^dcgan-tf train --config=digits --data=~/my_digits --init_from=runs/digits ", "run",
+        "~/my_digits: ten class folders of 3 digits each; tiny (TINY appended, as the source)",
+        2, TINY),
+    Row(r"^dcgan-tf directions --model=runs/digits$", "run",
+        "SeFa + GANSpace into runs/digits/export (before README's generate/serve use them)",
+        3),
     # ---- users of a trained run (stage 3)
     Row(r"^dcgan-tf generate --model=runs/digits --out=gen --num=1000 --individual$", "run",
         "--num capped at 60 (fd needs 50)", 3, ("--num=60",)),
@@ -556,6 +564,8 @@ class World:
         for i in range(30):  # labelled digits in class folders
             _write_png(os.path.join(root, "digits_by_class", str(labels[i] % 3),
                                     f"{i}.png"), gray[i])
+        for i in range(30):  # ~/my_digits: the fine-tuning example's ten class folders
+            _write_png(os.path.join(root, "my_digits", str(i % 10), f"{i}.png"), gray[i])
         for i in range(100):  # `data/labelled` of the train-classifier example
             _write_png(os.path.join(root, "data", "labelled", str(labels[i]), f"{i}.png"),
                        gray[i])
@@ -659,6 +669,9 @@ LEFT_BEHIND = {
     r"--num=1000 --individual": ["gen/images"],
     r"^dcgan-tf nearest ": ["near/nearest.png", "near/nearest.json"],
     r"^dcgan-tf report ": ["runs/digits/losses.png", "runs/digits/progress.gif"],
+    r"--init_from=runs/digits": ["runs/my_digits/init_from.json"],
+    r"^dcgan-tf directions ": ["runs/digits/export/directions.npz"],
+    r"--mode=directions": ["walk/directions.png"],
     r"train-classifier --data=data/labelled": ["clf.keras"],
 }
 
