@@ -48,7 +48,7 @@ READMES = ("README.md", os.path.join("configs", "README.md"))
 # Programs of README lines that are not this package's: not run, not checked. Anything else
 # that is not `dcgan-tf` / `python -m dcgan_tf...` fails (a misspelt program name).
 IGNORED_PROGRAMS = {"pip", "pip3", "curl", "tensorboard", ".", "source", "cd", "export"}
-IGNORED_PYTHON_MODULES = {"venv"}  # `python3 -m venv .venv`
+IGNORED_PYTHON_MODULES = {"venv", "http.server"}  # `python3 -m venv .venv`, a static server
 SKIPPED_PYTHON_MODULES = {"pytest": "the test suite itself (it runs this test)"}
 
 # Training made tiny: a few steps of narrow networks, outputs every 2 steps.
@@ -103,7 +103,8 @@ TABLE = [
     Row(r"^dcgan-tf export --workdir=runs/digits$", "run",
         "optional groups dropped: the newest checkpoint to runs/digits/export", 2),
     Row(r"^dcgan-tf export --workdir=runs/digits --format=", "parse",
-        "ONNX/TFLite conversion and checks: tests/test_runtimes.py runs them on every family"),
+        "ONNX/TFLite/web conversion and checks: tests/test_runtimes.py and "
+        "tests/test_web_static.py run them"),
     Row(r"^dcgan-tf train --config=digits --data=~/my_digits --init_from=runs/digits ", "run",
         "~/my_digits: ten class folders of 3 digits each; tiny (TINY appended, as the source)",
         2, TINY),

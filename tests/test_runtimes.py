@@ -148,7 +148,7 @@ def test_bad_format_is_one_line(tmp_path):
         code, _, err = run_main("dcgan_tf.export", f"--workdir={tmp_path}", f"--format={bad}")
         line = one_error_line(err, "dcgan_tf.export")
         assert code == 2 and "--format must be a comma list of savedmodel, keras, onnx, " \
-                             f"tflite, got {bad!r}." in line, line
+                             f"tflite, web, got {bad!r}." in line, line
     assert os.listdir(tmp_path) == []
 
 

@@ -296,6 +296,11 @@ def _loading_section(info, formats) -> list[str]:
                   f"z = np.random.normal(size=(4, {dim})).astype(np.float32)",
                   f"images = s.run([\"images\"], {{\"z\": z{labels_np}}})[0]",
                   "```", ""]
+    if info.get("web"):
+        lines += ["In a browser (onnxruntime-web, no server process of dcgan_tf): serve the "
+                  "folder `web/` with any static server, for example "
+                  "`python -m http.server -d EXPORT/web 8000`, and open "
+                  "http://localhost:8000/ (browsers refuse WebAssembly on file:// pages).", ""]
     if "tflite" in runtimes:
         lines += ["TFLite / LiteRT:", "", "```python",
                   "import numpy as np, tensorflow as tf  # or: from ai_edge_litert.interpreter "
