@@ -118,6 +118,9 @@ TABLE = [
     Row(r"^dcgan-tf evaluate --model=runs/digits --data=digits ", "run",
         "--num_samples capped at 100 (the digits classifier: 2 epochs, conftest)", 3,
         ("--num_samples=100",)),
+    Row(r"^dcgan-tf project --model=runs/digits ", "run",
+        "the images of the generate above (--num=60 keeps seeds 3 and 8); steps and starts "
+        "capped", 4, ("--steps=6", "--starts=1", "--warm_steps=2")),
     Row(r"^dcgan-tf evaluate --fake=gen/images --data=digits ", "run",
         "the 60 images of the generate above", 3),
     Row(r"^dcgan-tf evaluate train-classifier --data=data/labelled --out=clf.keras$", "run",
@@ -673,6 +676,8 @@ LEFT_BEHIND = {
     r"--init_from=runs/digits": ["runs/my_digits/init_from.json"],
     r"^dcgan-tf directions ": ["runs/digits/export/directions.npz"],
     r"--mode=directions": ["walk/directions.png"],
+    r"^dcgan-tf project .*--out=proj$": ["proj/z.npy", "proj/compare.png", "proj/fit.gif"],
+    r"^dcgan-tf project .*--out=morph$": ["morph/morph.gif"],
     r"train-classifier --data=data/labelled": ["clf.keras"],
 }
 

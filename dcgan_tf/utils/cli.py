@@ -168,7 +168,7 @@ def run_command(program: str, define_flags, body, argv=None, usage: str | None =
 # `tfds:mnist`, `inception`); `classifier:~/c.keras` expands after its prefix.
 PATH_FLAGS = frozenset({"workdir", "data", "out", "model", "fake", "source", "boxes",
                         "features", "tfds_data_dir", "inception_weights", "init_from",
-                        "image"})
+                        "image", "ort_web"})
 
 
 def expand_path(value):
