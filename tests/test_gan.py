@@ -45,10 +45,15 @@ def changed(before, model):
 
 
 COMBOS = [(loss, head) for loss, spec in LOSSES.items() for head in spec.heads]
+# Every loss/head pair on dcgan64 (the cheapest network), every other architecture with each
+# head once (sigmoid, softmax2, and linear with the gradient penalty): the loss math does
+# not depend on the architecture, the head wiring and the step's plumbing do.
+EACH_HEAD = [("bce", "sigmoid"), ("softmax_ce", "softmax2"), ("wgan_gp", "linear")]
+CASES = [("dcgan64", loss, head) for loss, head in COMBOS] + [
+    (arch, loss, head) for arch in SMALL if arch != "dcgan64" for loss, head in EACH_HEAD]
 
 
-@pytest.mark.parametrize("arch", list(SMALL))
-@pytest.mark.parametrize("loss,head", COMBOS)
+@pytest.mark.parametrize("arch,loss,head", CASES)
 def test_one_step_fit_every_architecture_head_and_loss(arch, loss, head):
     gan = compile_gan(make_gan(arch, head=head), loss=loss, model=arch)
     g0, d0 = weights_of(gan.generator), weights_of(gan.discriminator)
