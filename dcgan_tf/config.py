@@ -33,9 +33,14 @@ SAMPLE_BN = ("moving", "batch")  # gan/model.py, artifacts/saved_generator.py
 EXPORT_FORMATS = ("savedmodel", "keras", "onnx", "tflite", "web")
 DEFAULT_EXPORT_FORMATS = ("savedmodel", "keras")
 PIXEL_LOSSES = ("mse", "l1")  # the projection's pixel term (gan/projection.py)
-# How --truncation=t shortens z (models/latent.py): resample (truncated normal: components
-# beyond +-t redrawn inside, BigGAN) or scale (z * t, the old behaviour); uniform z: both scale.
+# How --truncation=t shortens z (models/latent.py); the --truncation_method flag of generate
+# and serve, with this help.
 TRUNCATION = ("resample", "scale")
+TRUNCATION_HELP = ("How --truncation=t shortens z: resample (components of z beyond +-t "
+                   "redrawn inside: a truncated normal, BigGAN) or scale (z * t, a "
+                   "temperature). Uniform z: both scale.")
+# Paths between latent codes (models/latent.py): --method of generate and project
+INTERPOLATION = ("slerp", "linear")
 # Methods of `dcgan-tf directions` (models/directions.py, artifacts/latent_directions.py)
 DIRECTION_METHODS = ("sefa", "ganspace", "class_means")
 

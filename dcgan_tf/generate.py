@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgan_tf.config import TRUNCATION
+from dcgan_tf.config import TRUNCATION, TRUNCATION_HELP
 from dcgan_tf.utils.atomic_files import write_outputs
 from dcgan_tf.utils.cli import ToolFlags, parse_int_list, run_command
 from dcgan_tf.utils.errors import UserError
@@ -228,7 +228,7 @@ def run(args) -> list[str]:
         raise UserError("--out is required (the folder to write images into).")
     if args.truncation is not None and not 0.0 < args.truncation <= 2.0:
         raise UserError(f"--truncation must be in (0, 2], got {args.truncation}.")
-    method = getattr(args, "truncation_method", "resample")
+    method = args.truncation_method
     if method not in TRUNCATION:
         raise UserError(f"--truncation_method must be one of {', '.join(TRUNCATION)}, got "
                         f"{method!r}.")
@@ -300,9 +300,7 @@ def define_generate_flags() -> ToolFlags:
     tool.integer("variations", 8, "arithmetic: noisy variations of A - B + C.")
     tool.float("truncation", None, "Shorten z to this threshold t in (0, 2] "
                "(--truncation_method).")
-    tool.string("truncation_method", "resample", "resample: components of z beyond +-t "
-                "redrawn inside (truncated normal, BigGAN); scale: z * t (temperature). "
-                "Uniform z: both scale.")
+    tool.string("truncation_method", TRUNCATION[0], TRUNCATION_HELP)
     tool.string("directions", "", "directions: indices of the export's latent directions "
                 "(dcgan-tf directions), e.g. 0,1,2; default the first 8.")
     tool.integer("steps", 7, "directions: images per direction, alpha from -range to +range.")

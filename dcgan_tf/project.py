@@ -17,6 +17,7 @@ Writes z.npy (labels.npy), compare.png, loss.png, fit.gif, projection.json
 
 from __future__ import annotations
 
+from dcgan_tf.config import INTERPOLATION
 from dcgan_tf.utils.cli import ToolFlags, run_command
 from dcgan_tf.utils.errors import UserError
 
@@ -28,8 +29,7 @@ def run(args) -> list[str]:
 
     from dcgan_tf.artifacts.projection import load_projection_model, write_projection
     from dcgan_tf.data.photo import prepare_photo
-    from dcgan_tf.gan.projection import ProjectionOptions, label_rows, project
-    from dcgan_tf.utils.labels import parse_label_vector
+    from dcgan_tf.gan.projection import ProjectionOptions, project
     from dcgan_tf.utils.progress import Progress
     from dcgan_tf.utils.atomic_files import ensure_parent_writable
 
@@ -45,6 +45,9 @@ def run(args) -> list[str]:
     ensure_parent_writable(args.out, "--out")
     if args.morph_frames < 2 and len(images) > 1 and args.morph:
         raise UserError(f"--morph_frames must be at least 2, got {args.morph_frames}.")
+    if args.method not in INTERPOLATION:  # before the fit, not after it
+        raise UserError(f"Unknown --method {args.method!r}. Expected one of "
+                        f"{list(INTERPOLATION)}.")
     options = ProjectionOptions(
         steps=args.steps, starts=args.starts, warm_steps=min(args.warm_steps, args.steps),
         learning_rate=args.learning_rate, pixel_loss=args.pixel_loss,
@@ -56,17 +59,7 @@ def run(args) -> list[str]:
         raise UserError(f"{e} (flags --steps, --starts, --warm_steps, --learning_rate, "
                         f"--pixel_loss and the weights)") from None
     model = load_projection_model(args.model, args.crop)
-    labels = None
-    if args.label and not model.num_classes:
-        raise UserError(f"--label given, but {args.model!r} is not a conditional generator.")
-    if args.label and "," in args.label:
-        try:
-            row = parse_label_vector(args.label, model.num_classes)
-        except ValueError as e:
-            raise UserError(f"--label: {e}") from None
-        labels = np.repeat(np.asarray(row, np.float32)[None], len(images), axis=0)
-    elif args.label:
-        labels = label_rows(model.num_classes, [model.class_index(args.label)] * len(images))
+    labels = model.labels_for(args.label, len(images))
     targets = np.stack([prepare_photo(path, model.plan) for path in images])
     if args.invert:  # dark strokes on light paper, for models of light digits on black
         targets = -targets
@@ -91,10 +84,11 @@ def run(args) -> list[str]:
                      f"{result.start_mse[i].min():.4f}), MS-SSIM {result.ms_ssim[i]:.3f}"
                      f"{what}")
     per_image = result.seconds / len(images)
+    d_features = "yes" if model.features is not None and options.d_weight else "no"
     lines.append(f"{len(images)} image(s) in {result.seconds:.1f} s ({per_image:.1f} s each, "
                  f"{options.steps} steps, {options.starts} starts); photos prepared with "
                  f"{model.plan.describe()} ({model.plan_source}); model: {model.described}; "
-                 f"D features: {'yes' if model.features is not None and options.d_weight else 'no'}.")
+                 f"D features: {d_features}.")
     lines.append(f"Wrote {', '.join(written)}.")
     return lines
 

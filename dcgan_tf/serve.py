@@ -37,18 +37,18 @@ import threading
 
 import numpy as np
 
-from dcgan_tf.config import TRUNCATION
+from dcgan_tf.config import TRUNCATION, TRUNCATION_HELP
 from dcgan_tf.utils.cli import ToolFlags, run_command
 from dcgan_tf.utils.errors import UserError
-from dcgan_tf.web.api import (MAX_BODY_BYTES, BadRequest, page_info, parse_json_body,
-                              parse_request)
+from dcgan_tf.web.api import (DEFAULT_MAX_COUNT, MAX_BODY_BYTES, BadRequest, page_info,
+                              parse_json_body, parse_request)
 from dcgan_tf.web.server import BODY_TIMEOUT_S, create_server
 
 
 class Service:
     """The loaded generator plus the image logic of the routes (no Flask inside)."""
 
-    def __init__(self, model_path: str, max_count: int = 64,
+    def __init__(self, model_path: str, max_count: int = DEFAULT_MAX_COUNT,
                  truncation_method: str = "resample"):
         from dcgan_tf.artifacts.latent_directions import read_directions
         from dcgan_tf.artifacts.saved_generator import LoadedGenerator
@@ -64,14 +64,7 @@ class Service:
         return page_info(image_shape=self.gen.image_shape, num_classes=self.gen.num_classes,
                          class_names=self.gen.class_names, latent_dim=self.gen.latent_dim,
                          max_count=self.max_count, truncation_method=self.truncation_method,
-                         directions=self._directions_info())
-
-    def _directions_info(self) -> list[dict]:
-        d = self.directions
-        if d is None:
-            return []
-        return [{"name": n, "method": m, "range": round(float(r), 4)}
-                for n, m, r in zip(d.names, d.method, d.range, strict=True)]
+                         directions=self.directions.listing() if self.directions else [])
 
     def tile_png(self, req: dict) -> tuple[bytes, int, int]:
         from dcgan_tf.models.latent import slerp
@@ -161,7 +154,7 @@ def serve(args) -> list[str]:
     if not 0.5 <= args.body_timeout <= 600:
         raise UserError(f"--body_timeout must be in [0.5, 600] seconds, got "
                         f"{args.body_timeout}.")
-    truncation_method = getattr(args, "truncation_method", "resample")
+    truncation_method = args.truncation_method
     if truncation_method not in TRUNCATION:
         raise UserError(f"--truncation_method must be one of {', '.join(TRUNCATION)}, got "
                         f"{truncation_method!r}.")
@@ -190,11 +183,10 @@ def define_serve_flags() -> ToolFlags:
     tool.string("host", "127.0.0.1", "Address to listen on (0.0.0.0: every interface; only "
                 "do that on a trusted network).")
     tool.integer("port", 8000, "Port to listen on (0: any free port).")
-    tool.integer("max_count", 64, "Most images one request may ask for.")
+    tool.integer("max_count", DEFAULT_MAX_COUNT, "Most images one request may ask for.")
     tool.integer("threads", 4, "Request threads of the server.")
-    tool.string("truncation_method", "resample", "How the page's truncation t shortens z: "
-                "resample (components beyond +-t redrawn inside: truncated normal) or scale "
-                "(z * t); uniform z: both scale.")
+    tool.string("truncation_method", TRUNCATION[0], TRUNCATION_HELP + " (The page's "
+                "truncation slider sets t.)")
     tool.float("body_timeout", BODY_TIMEOUT_S, "Seconds a request may take to arrive (slow "
                "or silent clients are disconnected).")
     return tool

@@ -167,7 +167,8 @@ def test_generate_by_class_and_label_vectors(cond_export, tmp_path):
 
     base = dict(model=path, out=str(tmp_path / "g"), mode="sample", num=2, seed=0, tile=True,
                 individual=False, seeds="0,1", frames=4, method="slerp", a_seeds="",
-                b_seeds="", c_seeds="", variations=3, truncation=None)
+                b_seeds="", c_seeds="", variations=3, truncation=None,
+                truncation_method="resample")
     for labels, message in (("0,0,0,0,0,0,0,0,0,1.5", "in [0, 1]"),
                             ("0,0,0,0,0,0,0,0,0,x", "in [0, 1]"),
                             ("0,0,0,0,0,0,0,0,0,nan", "in [0, 1]")):

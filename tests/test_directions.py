@@ -194,3 +194,15 @@ def test_api_takes_direction_vectors_and_rejects_bad_ones(export):
                 b'{"directions": [Infinity, 0, 0, 0, 0, 0, 0, 0]}'):
         r = c.post("/api/generate", data=raw, content_type="application/json")
         assert r.status_code == 400 and "finite" in r.get_json()["error"]
+
+
+def test_a_damaged_directions_file_is_one_line(tmp_path):
+    path = tmp_path / latent_directions.DIRECTIONS_FILE
+    path.write_bytes(b"PK\x03\x04" + b"x" * 64)  # a zip cut short
+    with pytest.raises(UserError, match="is damaged"):
+        latent_directions.read_directions(str(tmp_path), 8)
+    np.savez(path, directions=np.eye(2, 8, dtype=np.float32), names=np.array(["a", "b"]),
+             method=np.array(["sefa"]), std=np.ones(2, np.float32),
+             strength=np.ones(2, np.float32))
+    with pytest.raises(UserError, match="arrays disagree"):
+        latent_directions.read_directions(str(tmp_path), 8)

@@ -164,7 +164,14 @@ def test_each_run_folder_format_is_named_in_one_module():
              '"classes.json"': "artifacts/workdir.py", '"metrics.jsonl"': "artifacts/workdir.py",
              '"evaluation.jsonl"': "artifacts/workdir.py",
              '"real_batch.png"': "artifacts/workdir.py", "step_{": "artifacts/workdir.py",
-             '"generator":': "gan/model.py", '"ema_generator"': "gan/ema.py"}
+             '"generator":': "gan/model.py", '"ema_generator"': "gan/ema.py",
+             '"init_from.json"': "artifacts/workdir.py",
+             '"generator.keras"': "artifacts/saved_generator.py",
+             '"generator.onnx"': "artifacts/runtimes.py",
+             '"MODEL_CARD.md"': "artifacts/model_card.py",
+             '"model.json"': "artifacts/web_page.py",
+             '"directions.npz"': "artifacts/latent_directions.py",
+             '"nearest.json"': "metrics/memorisation.py"}
     for needle, home in homes.items():
         where = [os.path.relpath(os.path.join(folder, name), package)
                  for folder, _, names in os.walk(package) for name in names

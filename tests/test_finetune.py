@@ -99,7 +99,7 @@ def test_init_from_an_export_copies_its_keras_files(source, tmp_path):
 
 
 def test_frozen_blocks_stay_bit_identical_and_the_rest_trains(source, finetuned):
-    record = json.load(open(finetuned / "init_from.json"))
+    record = Workdir(str(finetuned)).init_record()
     assert record["path"] == str(source) and record["step"] == 3
     assert json.load(open(finetuned / "config.json"))["init_from"] == str(source)
     start = Workdir(str(source)).restore_networks(prefer_ema=False)[1]
@@ -118,6 +118,17 @@ def test_frozen_blocks_stay_bit_identical_and_the_rest_trains(source, finetuned)
     trainable = len(end.trainable_variables)
     slots = [k for k in state0 if k.startswith("d_optimizer/_variables/")]
     assert len(slots) == 2 * (trainable - len(frozen))
+
+
+def test_model_card_of_a_finetuned_run_names_its_start(source, finetuned, tmp_path):
+    from dcgan_tf.artifacts.model_card import CARD_FILE, write_model_card
+
+    generator = Workdir(str(finetuned)).restore_networks()[0]
+    write_model_card(str(tmp_path), {"latent_dim": 16, "step": 4}, generator,
+                     workdir=str(finetuned))
+    card = (tmp_path / CARD_FILE).read_text()
+    assert (f"- Fine-tuned from `{source}` (step 3, its raw G weights, D checkpoint), "
+            "D's first 2 blocks frozen") in card, card
 
 
 def test_resume_of_a_finetuned_run_is_exact_and_does_not_reapply(source, finetuned, tmp_path,
@@ -158,6 +169,19 @@ def test_what_does_not_fit_is_one_line_before_training(source, tmp_path, flags, 
         "--train_steps=1", f"--init_from={source}", f"--workdir={workdir}", *flags)
     assert code == 2 and needle in one_error_line(err, "dcgan_tf.train"), err
     assert not os.path.exists(workdir / "checkpoints")
+
+
+def test_init_from_a_file_says_it_is_a_file(tmp_path):
+    model = tmp_path / "generator.keras"  # what a user may pass instead of its folder
+    model.write_bytes(b"not a folder")
+    code, out, err = run_main(
+        "dcgan_tf.train", "--data=digits", "--model=dcgan64", "--resolution=32",
+        "--channels=1", "--ngf=8", "--ndf=8", "--batch_size=8", "--train_steps=1",
+        f"--init_from={model}", f"--workdir={tmp_path / 'run'}")
+    assert code == 2
+    assert "is a file; give the folder of a run or of an export" in one_error_line(
+        err, "dcgan_tf.train"), err
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
 def test_every_family_names_its_discriminator_blocks():

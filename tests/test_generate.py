@@ -39,7 +39,7 @@ def png(data):
 def flags(**kw):
     base = dict(model="", out="", mode="sample", num=4, seed=0, tile=True, individual=False,
                 seeds="0,1", frames=4, method="slerp", a_seeds="", b_seeds="", c_seeds="",
-                variations=3, truncation=None, labels="")
+                variations=3, truncation=None, truncation_method="resample", labels="")
     return types.SimpleNamespace(**{**base, **kw})
 
 

@@ -94,8 +94,18 @@ def test_top_k_keeps_the_fakes_d_scores_most_real_on_a_geometric_schedule():
 def test_top_k_generator_learns_from_its_best_fakes_only():
     gan = build_gan(resolve_config(Config(**SMALL, top_k=0.25, top_k_steps=0)))
     assert gan.top_k is not None and gan.top_k.fraction == 0.25
+    top_k, kept = gan.top_k, []
+
+    class Spy:  # the step's generator loss goes through top-k with 2 of 8 fakes kept
+        def loss(self, per_example, realness, g_step):
+            kept.append(int(top_k.kept(g_step, tf.shape(per_example)[0])))
+            return top_k.loss(per_example, realness, g_step)
+
+    gan.top_k = Spy()
     images = tf.random.stateless_uniform((8, 32, 32, 3), (1, 2), -1.0, 1.0)
     logs = gan.train_step(images)
+    assert kept == [2]
+    gan.top_k = top_k
     assert all(np.isfinite(float(v)) for v in logs.values())
     # the kept fakes' loss is below the whole batch's: they are the ones D likes best
     z = gan.sample_latent(8)

@@ -149,7 +149,7 @@ def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
     from dcgan_tf import serve
 
     flags = types.SimpleNamespace(model=cond_export, host="127.0.0.1", port=0, max_count=8,
-                                  threads=2, body_timeout=10.0)
+                                  threads=2, body_timeout=10.0, truncation_method="resample")
     monkeypatch.setitem(sys.modules, "waitress", None)
     with pytest.raises(UserError, match=r"dcgan_tf\[serve\]"):
         serve.serve(flags)

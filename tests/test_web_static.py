@@ -209,6 +209,27 @@ def test_file_url_says_to_serve_the_folder(sites, browser):
         page.close()
 
 
+def test_static_page_refuses_what_the_server_refuses(sites, browser):
+    """A typed seed of 2^32 (uint32: seed 0's images) or a count above max_count: the
+    server's one-line message and the tile kept, as `dcgan-tf serve` does."""
+    export, url = sites["uncond"]
+    max_count = json.load(open(os.path.join(export, "web", "model.json")))["max_count"]
+    page, errors, _ = open_page(browser, url)
+    try:
+        for selector, value, message in (
+                ("#seed", str(2 ** 32), "seed must be an integer in [0, 2147483647], got"),
+                ("#count", str(max_count + 1), f"count must be an integer in [1, {max_count}]"),
+                ("#count", "0", "count must be an integer")):
+            page.locator(selector).fill(value)
+            page.wait_for_function("document.getElementById('error').textContent.length > 0")
+            assert message in page.inner_text("#error")
+            page.locator(selector).fill("1")
+            page.wait_for_function("document.getElementById('error').textContent === ''")
+        assert not errors, errors
+    finally:
+        page.close()
+
+
 def test_runtime_files_offline_missing_or_altered(tmp_path, monkeypatch):
     monkeypatch.setenv("DCGAN_TF_CACHE", str(tmp_path / "empty_cache"))
 

@@ -29,23 +29,19 @@ import logging
 import os
 import re
 import shutil
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.atomic_files import atomic_write_text
+from dcgan_tf.utils.progress import warn as default_warn
 
 log = logging.getLogger(__name__)
 
 BEST_FILE = "best.json"
 INDEX_FILE = "checkpoint"  # the name tf.train.CheckpointManager and latest_checkpoint use
 MANIFEST_SUFFIX = ".manifest.json"
-
-
-def _stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def checkpoint_paths(directory: str) -> list[str]:
@@ -211,7 +207,7 @@ class RunCheckpoint:
         self.restore_from = restore_from if restore_from is not None else directory
         self.checkpoint = tf.train.Checkpoint(**self.items)
         self.checkpoint.save_counter  # created now: every checkpoint holds it
-        self.warn = warn or _stderr
+        self.warn = warn or default_warn
         self._current = None  # the checkpoint whose state this process holds unchanged
         self._unreadable = {}  # name -> error of checkpoints without manifest that failed
 

@@ -25,10 +25,11 @@ import dataclasses
 import io
 import json
 import os
+import zipfile
 
 import numpy as np
 
-from dcgan_tf.artifacts.saved_generator import INFO_FILE
+from dcgan_tf.artifacts.saved_generator import INFO_FILE, read_keras_networks
 from dcgan_tf.artifacts.web_page import refresh_web_directions
 from dcgan_tf.config import DIRECTION_METHODS
 from dcgan_tf.models import directions as maths
@@ -63,18 +64,22 @@ class LatentDirections:
         """sum_k alpha_k d_k: [latent_dim] float32."""
         return (np.asarray(alphas, np.float64) @ self.directions).astype(np.float32)
 
+    def listing(self, vectors: bool = False) -> list[dict]:
+        """The page's sliders (web.api.page_info's "directions"): name, method and range of
+        each; with `vectors`, each unit vector too (the in-browser page adds them itself)."""
+        rows = []
+        for k, (name, method, limit) in enumerate(zip(self.names, self.method, self.range,
+                                                      strict=True)):
+            row = {"name": name, "method": method, "range": round(float(limit), 4)}
+            if vectors:
+                row["vector"] = [round(float(v), 7) for v in self.directions[k]]
+            rows.append(row)
+        return rows
+
 
 def _keras_generator(gen):
-    import keras
-
-    import dcgan_tf.models  # noqa: F401  registers the custom layers of the .keras file
-
-    path = os.path.join(gen.path, "generator.keras")
-    if not os.path.isfile(path):
-        raise UserError(f"{gen.path!r} has no generator.keras (the directions read its "
-                        "weights); export the run again with the keras format (python -m "
-                        "dcgan_tf.export --workdir=RUN).")
-    return keras.saving.load_model(path, compile=False)
+    """The generator.keras of `gen`'s export (the directions read its weights)."""
+    return read_keras_networks(gen.path, discriminator=False)[0]
 
 
 def _sample_z(gen, samples: int, seed: int) -> np.ndarray:
@@ -217,13 +222,16 @@ def read_directions(export_path: str, latent_dim: int | None = None) -> LatentDi
                 names=[str(n) for n in data["names"]], method=[str(m) for m in data["method"]],
                 std=np.asarray(data["std"], np.float32),
                 strength=np.asarray(data["strength"], np.float32))
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
         raise UserError(f"{path} is damaged ({str(e).splitlines()[0][:120]}); write it again "
                         "with dcgan-tf directions.") from None
     k = len(found.names)
-    if (found.directions.ndim != 2 or len(found.directions) != k or len(found.std) != k
+    if (found.directions.ndim != 2 or found.std.shape != (k,) or found.strength.shape != (k,)
+            or len(found.directions) != k or len(found.method) != k
             or (latent_dim is not None and found.directions.shape[1] != latent_dim)):
-        raise UserError(f"{path} does not fit this export (directions "
-                        f"{list(found.directions.shape)}, latent size {latent_dim}); write it "
+        raise UserError(f"{path} does not fit this export or its arrays disagree "
+                        f"(directions {list(found.directions.shape)}, {k} names, "
+                        f"{len(found.method)} methods, std {list(found.std.shape)}, strength "
+                        f"{list(found.strength.shape)}; latent size {latent_dim}); write it "
                         "again with dcgan-tf directions.")
     return found

@@ -13,6 +13,7 @@ the data is a field for the user to fill in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -25,6 +26,7 @@ from dcgan_tf.data.records import read_metadata, record_count
 from dcgan_tf.metrics.catalog import flat_numbers
 from dcgan_tf.metrics.memorisation import REPORT_FILE as NEAREST_FILE
 from dcgan_tf.models.latent import get_latent
+from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.tiles import encode_png, make_tile, to_uint8
 
 CARD_FILE = "MODEL_CARD.md"
@@ -80,15 +82,18 @@ def _run_facts(workdir: str | None, step) -> dict:
         return {}
     wd = Workdir(workdir)
     facts = {"workdir": workdir, "config_path": wd.config_path}
-    config = _read_json(wd.config_path) or {}
+    try:
+        config = dataclasses.asdict(wd.config())
+    except UserError:
+        config = {}  # an unreadable run record: the card says what is not recorded
     facts["config"] = config
     data = config.get("data")
     if isinstance(data, str) and data and os.path.isdir(data):
         meta = read_metadata(data)
         facts["data_count"] = record_count(meta) or None
-    facts["evaluations"] = _read_jsonl(wd.evaluation_path)
-    seen = [row for row in _read_jsonl(wd.metrics_path)
-            if step is None or row.get("step", 0) <= step]
+    facts["init_from"] = wd.init_record()  # a fine-tuned run: what it started from
+    facts["evaluations"] = wd.evaluation_rows()
+    seen = [row for row in wd.metrics_rows() if step is None or row.get("step", 0) <= step]
     if seen and "images_seen" in seen[-1]:
         facts["images_seen"] = (seen[-1]["step"], seen[-1]["images_seen"])
     facts["nearest"] = _nearest_report(workdir)
@@ -113,22 +118,6 @@ def _read_json(path: str):
             return json.load(f)
     except (OSError, ValueError):
         return None
-
-
-def _read_jsonl(path: str) -> list[dict]:
-    rows = []
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if isinstance(row, dict):
-                    rows.append(row)
-    except OSError:
-        pass
-    return rows
 
 
 # ---------------------------------------------------------------------- the card
@@ -209,6 +198,13 @@ def _training_section(config, run, info) -> list[str]:
                  + (f" ({seen[1]:,} images seen by step {seen[0]})" if seen else ""))
     settings = [f"`{name}={config[name]}`" for name in KEY_SETTINGS
                 if name in config and (name == "seed" or config[name] not in (None, "", 0))]
+    start = run.get("init_from")
+    if start:
+        lines.append(f"- Fine-tuned from `{start.get('path')}` (step "
+                     f"{_or_unknown(start.get('step'))}, its {start.get('g_weights')} G "
+                     f"weights, D {start.get('d_weights')})"
+                     + (f", D's first {config['freeze_d']} blocks frozen"
+                        if config.get("freeze_d") else ""))
     lines.append("- Key settings: " + ", ".join(settings))
     lines.append(f"- Full configuration: `{run['config_path']}` (and the flagfile beside it, "
                  "which works as --flagfile)")

@@ -6,9 +6,9 @@
     write_projection("out", model, result, ["photo.png"])
 
 A workdir is read from its newest checkpoint (the EMA generator when the run kept one, and
-D for the feature loss); an export from the Keras files its export.json lists (G, then D
-when exported; the SavedModel's signatures return uint8 images, which carry no gradient). Either way
-the networks compute in float32 and G runs in inference mode; a model that samples with
+D for the feature loss); an export from its generator.keras (and discriminator.keras when
+exported; the SavedModel's signatures return uint8 images, which carry no gradient). Either
+way the networks compute in float32 and G runs in inference mode; a model that samples with
 batch statistics (--sample_bn=batch) gets fixed statistics from 2,048 random z first
 (gan.projection.with_fixed_batch_statistics).
 
@@ -33,14 +33,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.artifacts.saved_generator import INFO_FILE, LoadedGenerator, is_export
+from dcgan_tf.artifacts.saved_generator import (LoadedGenerator, is_export,
+                                                read_keras_networks)
+from dcgan_tf.artifacts.run_report import figure_png
 from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.data.files import is_path
 from dcgan_tf.data.photo import PHOTO_CROPS, PhotoPlan
 from dcgan_tf.gan.assemble import model_family
-from dcgan_tf.gan.projection import discriminator_features, with_fixed_batch_statistics
+from dcgan_tf.gan.projection import (discriminator_features, label_rows,
+                                     with_fixed_batch_statistics)
 from dcgan_tf.utils.atomic_files import write_outputs
 from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.labels import parse_label_vector
 
 CROP_OPTION_FIELDS = ("face_margin", "min_face_size", "min_confidence", "detect_max_side")
 
@@ -72,6 +76,22 @@ class ProjectionModel:
         raise UserError(f"--label {text!r} is not a class of this model: give an index "
                         f"0..{self.num_classes - 1}, a name ({shown}) or a vector of "
                         f"{self.num_classes} values in [0, 1].")
+
+    def labels_for(self, text: str, count: int) -> np.ndarray | None:
+        """--label (a class name or index, or a vector of K values in [0, 1]) -> [count, K]
+        rows; None when not given. UserError when it does not fit this model."""
+        if not text:
+            return None
+        if not self.num_classes:
+            raise UserError(f"--label given, but {self.described} is not a conditional "
+                            "generator.")
+        if "," not in text:
+            return label_rows(self.num_classes, [self.class_index(text)] * count)
+        try:
+            row = parse_label_vector(text, self.num_classes)
+        except ValueError as e:
+            raise UserError(f"--label: {e}") from None
+        return np.repeat(np.asarray(row, np.float32)[None], count, axis=0)
 
 
 def load_projection_model(path: str, crop: str = "") -> ProjectionModel:
@@ -106,21 +126,7 @@ def _from_workdir(workdir: Workdir, crop: str) -> ProjectionModel:
 
 
 def _from_export(gen: LoadedGenerator, crop: str) -> ProjectionModel:
-    with open(os.path.join(gen.path, INFO_FILE)) as f:
-        info = json.load(f)
-    # export.json lists its Keras files: the generator first, then D when it was exported
-    files = [os.path.join(gen.path, name) for name in info.get("keras_files") or []]
-    if not files:
-        raise UserError(f"{gen.path!r} lists no Keras files in {INFO_FILE}; export it again "
-                        "with this version (the projection needs the networks' weights).")
-    try:
-        generator = keras.saving.load_model(files[0], compile=False)
-        d_files = [f for f in files[1:] if "discriminator" in os.path.basename(f)
-                   and os.path.isfile(f)]
-        discriminator = keras.saving.load_model(d_files[0], compile=False) if d_files else None
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"Cannot load the Keras files of {gen.path!r} ({str(e)[:160]}).") \
-            from None
+    generator, discriminator, info = read_keras_networks(gen.path)
     if info.get("sample_bn") == "batch":
         generator = with_fixed_batch_statistics(generator, gen.latent_dim, gen.latent.name,
                                                 gen.num_classes)
@@ -236,24 +242,25 @@ def loss_plot(result, title: str, warm_steps: int) -> bytes:
     ax.set_title(title)
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def morph_images(model: ProjectionModel, result, frames: int, method: str) -> np.ndarray:
     """Images along the path between the first two codes (labels mixed linearly)."""
     from dcgan_tf.models.latent import interpolation_path
 
-    path = interpolation_path(result.z[:2], frames, method)
-    inputs = path
+    path = np.asarray(interpolation_path(result.z[:2], frames, method), np.float32)
+    inputs = tf.constant(path)
     if result.labels is not None:
         t = np.linspace(0.0, 1.0, len(path), dtype=np.float32)[:, None]
-        inputs = [tf.constant(path), tf.constant((1 - t) * result.labels[0] + t * result.labels[1])]
-    return np.asarray(model.generator(tf.nest.map_structure(tf.constant, inputs)
-                                      if result.labels is None else inputs, training=False))
+        inputs = [inputs, tf.constant((1 - t) * result.labels[0] + t * result.labels[1])]
+    return np.asarray(model.generator(inputs, training=False))
+
+
+def _npy(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
 
 
 def write_projection(out: str, model: ProjectionModel, result, targets, names, *,
@@ -261,14 +268,9 @@ def write_projection(out: str, model: ProjectionModel, result, targets, names, *
     """Writes the folder (module doc); returns the paths written."""
     from dcgan_tf.utils.tiles import encode_gif, encode_png, make_tile
 
-    files = {}
-    buf = io.BytesIO()
-    np.save(buf, result.z)
-    files["z.npy"] = buf.getvalue()
+    files = {"z.npy": _npy(result.z)}
     if result.labels is not None:
-        buf = io.BytesIO()
-        np.save(buf, result.labels)
-        files["labels.npy"] = buf.getvalue()
+        files["labels.npy"] = _npy(result.labels)
     files["compare.png"] = encode_png(compare_tile(targets, result, names))
     files["loss.png"] = loss_plot(result, f"projection of {len(names)} image(s)",
                                   options.warm_steps if result.start_mse.shape[1] > 1 else 0)

@@ -12,7 +12,6 @@ network wins).
 from __future__ import annotations
 
 import io
-import json
 import os
 
 import numpy as np
@@ -73,17 +72,10 @@ def _maybe_mp4(workdir, frames, frame_ms) -> str | None:
 
 def read_metrics(workdir: str) -> list[dict]:
     """Rows of metrics.jsonl; a torn last line (killed mid-write) is skipped."""
-    path = Workdir(workdir).metrics_path
-    if not os.path.isfile(path):
+    wd = Workdir(workdir)
+    if not os.path.isfile(wd.metrics_path):
         raise UserError(f"{workdir!r} has no metrics.jsonl yet.")
-    rows = []
-    with open(path) as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    return wd.metrics_rows()
 
 
 def smooth(values, weight: float = 0.9) -> np.ndarray:
@@ -124,13 +116,20 @@ def write_loss_plot(workdir: str) -> str:
     ax.set_title(f"{os.path.basename(os.path.abspath(workdir))}: {loss_name} losses")
     ax.legend(loc="upper right")
     ax.grid(alpha=0.3)
+    path = os.path.join(workdir, "losses.png")
+    atomic_write_bytes(path, figure_png(fig))
+    return path
+
+
+def figure_png(fig) -> bytes:
+    """A matplotlib figure as PNG bytes (laid out tight), the figure closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     plt.close(fig)
-    path = os.path.join(workdir, "losses.png")
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return buf.getvalue()
 
 
 def write_report(workdir: str) -> list[str]:

@@ -55,6 +55,7 @@ import tensorflow as tf
 from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.gan.assemble import model_family
 from dcgan_tf.artifacts.model_card import write_model_card
+from dcgan_tf.artifacts.runtimes import FILES as RUNTIME_FILES
 from dcgan_tf.artifacts.runtimes import require_packages, runtime_formats, write_runtimes
 from dcgan_tf.artifacts.web_page import WEB_DIR, ort_web_files, write_web
 from dcgan_tf.config import DEFAULT_EXPORT_FORMATS, EXPORT_FORMATS, SAMPLE_BN
@@ -69,6 +70,8 @@ from dcgan_tf.utils.tiles import to_uint8_images
 
 INFO_FILE = "export.json"
 SAVED_MODEL_FILE = "saved_model.pb"
+GENERATOR_FILE = "generator.keras"
+DISCRIMINATOR_FILE = "discriminator.keras"
 
 
 def is_export(path: str) -> bool:
@@ -107,12 +110,59 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
     keras_file_generator = generator
     if sample_bn == "batch":  # the signatures' copy; the .keras file keeps Keras' own layer
         generator = with_batch_statistics(generator)
-    distribution = get_latent(latent)
     num_classes = int(generator.inputs[1].shape[-1]) if len(generator.inputs) == 2 else 0
+    archive = _archive(generator, latent_dim, latent, num_classes)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = temp_dir_beside(os.path.abspath(path))
+    try:
+        archive.write_out(tmp, verbose=False)
+        keras_files = []
+        if "keras" in formats:  # Keras' own BatchNormalization: they load without dcgan_tf
+            with_plain_batchnorm(keras_file_generator).save(os.path.join(tmp, GENERATOR_FILE))
+            keras_files.append(GENERATOR_FILE)
+            if discriminator is not None:
+                with_plain_batchnorm(discriminator).save(os.path.join(tmp, DISCRIMINATOR_FILE))
+                keras_files.append(DISCRIMINATOR_FILE)
+        info = {
+            "signatures": _signatures_info(latent_dim, num_classes,
+                                           [None, *generator.output.shape[1:]]),
+            "num_classes": num_classes,
+            "latent_dim": latent_dim,
+            "latent": latent,
+            "image_shape": list(generator.output.shape[1:]),
+            "sample_bn": sample_bn,
+            "sample_bn_note": _SAMPLE_BN_NOTES[sample_bn],
+            "keras_files": keras_files,
+            **(extra_info or {}),
+        }
+        info["formats"] = ["savedmodel"] + [f for f in EXPORT_FORMATS[1:] if f in formats]
+        runtimes = write_runtimes(generator, tmp, formats, latent=latent,
+                                  family=info.get("model") or generator.name)
+        if runtimes:
+            info["runtimes"] = runtimes
+        if web_runtime is not None:
+            info["web"] = write_web(os.path.join(tmp, WEB_DIR), info,
+                                    os.path.join(tmp, RUNTIME_FILES["onnx"]), web_runtime)
+        info["model_card_files"] = write_model_card(tmp, info, generator, discriminator,
+                                                    workdir=workdir, formats=formats)
+        with open(os.path.join(tmp, INFO_FILE), "w") as f:
+            json.dump(info, f, indent=2)
+        replace_dir(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _archive(generator, latent_dim: int, latent: str, num_classes: int):
+    """The SavedModel's two signatures (module doc) over `generator`."""
+    distribution = get_latent(latent)
     archive = keras.export.ExportArchive()
     archive.track(generator)
     z_spec = tf.TensorSpec([None, latent_dim], tf.float32, name="z")
-    sample_specs = [tf.TensorSpec([], tf.int32, name="num"), tf.TensorSpec([], tf.int64, name="seed")]
+    sample_specs = [tf.TensorSpec([], tf.int32, name="num"),
+                    tf.TensorSpec([], tf.int64, name="seed")]
     labels_spec = tf.TensorSpec([None, num_classes], tf.float32, name="labels")
 
     if num_classes:
@@ -146,66 +196,28 @@ def export_generator(generator: keras.Model, latent_dim: int, path: str, *,
 
         archive.add_endpoint(name="serving_default", fn=serve, input_signature=[z_spec])
         archive.add_endpoint(name="sample", fn=sample, input_signature=sample_specs)
+    return archive
 
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = temp_dir_beside(os.path.abspath(path))
-    try:
-        archive.write_out(tmp, verbose=False)
-        keras_files = []
-        if "keras" in formats:  # Keras' own BatchNormalization: they load without dcgan_tf
-            with_plain_batchnorm(keras_file_generator).save(os.path.join(tmp, "generator.keras"))
-            keras_files.append("generator.keras")
-            if discriminator is not None:
-                with_plain_batchnorm(discriminator).save(
-                    os.path.join(tmp, "discriminator.keras"))
-                keras_files.append("discriminator.keras")
-        image_shape = [None, *generator.output.shape[1:]]
-        labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
-                                   "range": [0.0, 1.0],
-                                   "doc": _labels_message(num_classes)}} if num_classes else {})
-        info = {
-            "signatures": {
-                "serving_default": {
-                    "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]},
-                               **labels_info},
-                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
-                    "call": _call_example("serving_default", latent_dim, num_classes),
-                },
-                "sample": {
-                    "inputs": {"num": {"dtype": "int32", "shape": []},
-                               "seed": {"dtype": "int64", "shape": []}, **labels_info},
-                    "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
-                                "z": {"dtype": "float32", "shape": [None, latent_dim]}},
-                    "call": _call_example("sample", latent_dim, num_classes),
-                },
-            },
-            "num_classes": num_classes,
-            "latent_dim": latent_dim,
-            "latent": latent,
-            "image_shape": list(generator.output.shape[1:]),
-            "sample_bn": sample_bn,
-            "sample_bn_note": _SAMPLE_BN_NOTES[sample_bn],
-            "keras_files": keras_files,
-            **(extra_info or {}),
-        }
-        info["formats"] = ["savedmodel"] + [f for f in EXPORT_FORMATS[1:] if f in formats]
-        runtimes = write_runtimes(generator, tmp, formats, latent=latent,
-                                  family=info.get("model") or generator.name)
-        if runtimes:
-            info["runtimes"] = runtimes
-        if web_runtime is not None:
-            info["web"] = write_web(os.path.join(tmp, WEB_DIR), info,
-                                    os.path.join(tmp, "generator.onnx"), web_runtime)
-        info["model_card_files"] = write_model_card(tmp, info, generator, discriminator,
-                                                    workdir=workdir, formats=formats)
-        with open(os.path.join(tmp, INFO_FILE), "w") as f:
-            json.dump(info, f, indent=2)
-        replace_dir(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
+
+def _signatures_info(latent_dim: int, num_classes: int, image_shape: list) -> dict:
+    """export.json's "signatures": each one's inputs, outputs and a call that works."""
+    labels_info = ({"labels": {"dtype": "float32", "shape": [None, num_classes],
+                               "range": [0.0, 1.0],
+                               "doc": _labels_message(num_classes)}} if num_classes else {})
+    return {
+        "serving_default": {
+            "inputs": {"z": {"dtype": "float32", "shape": [None, latent_dim]}, **labels_info},
+            "outputs": {"images": {"dtype": "uint8", "shape": image_shape}},
+            "call": _call_example("serving_default", latent_dim, num_classes),
+        },
+        "sample": {
+            "inputs": {"num": {"dtype": "int32", "shape": []},
+                       "seed": {"dtype": "int64", "shape": []}, **labels_info},
+            "outputs": {"images": {"dtype": "uint8", "shape": image_shape},
+                        "z": {"dtype": "float32", "shape": [None, latent_dim]}},
+            "call": _call_example("sample", latent_dim, num_classes),
+        },
+    }
 
 
 def _z_message(latent_dim: int) -> str:
@@ -381,11 +393,22 @@ class LoadedGenerator:
         return np.concatenate(out)
 
 
-def read_keras_networks(path: str):
+def load_keras_file(file: str) -> keras.Model:
+    """One `.keras` file of an export (plain Keras layers; dcgan_tf's own layers are
+    registered by importing dcgan_tf.models). UserError in one line for a damaged or
+    foreign file."""
+    try:
+        return keras.saving.load_model(file, compile=False)
+    except Exception as e:  # Keras raises many kinds for a damaged or foreign file
+        raise UserError(f"Cannot load {file}: {str(e).splitlines()[0][:160]}") from None
+
+
+def read_keras_networks(path: str, discriminator: bool = True):
     """(generator, discriminator or None, export.json's values) from the `.keras` files of
-    export folder `path` (what --init_from reads; plain Keras layers, the exported
-    generator's weights: the EMA copy when export.json says "weights": "ema"). UserError in
-    one line when `path` is no complete export or a file does not load."""
+    export folder `path` (what --init_from, project and directions read; the exported
+    generator's weights: the EMA copy when export.json says "weights": "ema"; with
+    `discriminator` False, D is not read). UserError in one line when `path` is no complete
+    export or a file does not load."""
     info_path = os.path.join(path, INFO_FILE)
     if not is_export(path) or not os.path.isfile(info_path):
         raise UserError(f"{path!r} is not a complete export folder (no {SAVED_MODEL_FILE} "
@@ -397,17 +420,12 @@ def read_keras_networks(path: str):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
         raise UserError(f"{info_path} is damaged ({str(e).splitlines()[0][:120]}).") from None
-    networks = []
-    for name in ("generator.keras", "discriminator.keras"):
-        file = os.path.join(path, name)
-        if not os.path.isfile(file):
-            networks.append(None)
-            continue
-        try:
-            networks.append(keras.saving.load_model(file, compile=False))
-        except Exception as e:  # Keras raises many kinds for a damaged or foreign file
-            raise UserError(f"Cannot load {file}: {str(e).splitlines()[0][:160]}") from None
-    if networks[0] is None:
-        raise UserError(f"{path!r} has no generator.keras (an export of an older version?); "
-                        "export the run again.")
-    return networks[0], networks[1], info
+    g_file = os.path.join(path, GENERATOR_FILE)
+    if not os.path.isfile(g_file):
+        raise UserError(f"{path!r} has no {GENERATOR_FILE} (exported without the keras "
+                        "format, or by an older version): export the run again (python -m "
+                        "dcgan_tf.export --workdir=RUN).")
+    generator = load_keras_file(g_file)
+    d_file = os.path.join(path, DISCRIMINATOR_FILE)
+    d_net = load_keras_file(d_file) if discriminator and os.path.isfile(d_file) else None
+    return generator, d_net, info

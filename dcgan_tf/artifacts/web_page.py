@@ -2,7 +2,7 @@
 (`dcgan-tf export --format=...,web`; web implies onnx), written here.
 
     files = ort_web_files(None)        # onnxruntime-web's files: cache, download or --ort_web
-    write_web(tmp / "web", info, tmp / "generator.onnx", files)       # by export_generator
+    write_web(tmp / "web", info, onnx_path, files)   # by export_generator (generator.onnx)
     refresh_web_directions(export, found)  # by write_directions: the sliders follow
 
 EXPORT/web holds
@@ -43,7 +43,7 @@ from dcgan_tf.metrics.features import cache_dir
 from dcgan_tf.utils.atomic_files import atomic_write_bytes, atomic_write_text
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.progress import Progress
-from dcgan_tf.web.api import page_info
+from dcgan_tf.web.api import DEFAULT_MAX_COUNT, page_info
 
 WEB_DIR = "web"
 MODEL_FILE = "model.onnx"
@@ -56,7 +56,6 @@ ORT_INTEGRITY = ("sha512-q0y+JrrtukXSzsBWEMccVfqX25LRmosXHF+CaRJmg8pZClzcV7svNc4
 # The WASM-only build (no WebGL/WebGPU code): the script, the loader it imports, the binary.
 ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
 PAGE_FILES = ("index.html", "onnx_backend.js")  # package data of dcgan_tf.web
-MAX_COUNT = 64  # images per tile, as `dcgan-tf serve`'s default --max_count
 SERVER_BACKEND = 'data-backend="server"'
 
 
@@ -175,16 +174,10 @@ def model_info(info: dict, directions=None) -> dict:
     """model.json: /api/info's answer for the export described by export.json's `info`, plus
     what the in-browser backend needs (latent, the ONNX inputs, the direction vectors)."""
     k = int(info.get("num_classes") or 0)
-    listed = []
-    if directions is not None:
-        for name, method, limit, vector in zip(directions.names, directions.method,
-                                               directions.range, directions.directions,
-                                               strict=True):
-            listed.append({"name": name, "method": method, "range": round(float(limit), 4),
-                           "vector": [round(float(v), 7) for v in vector]})
+    listed = directions.listing(vectors=True) if directions is not None else []
     data = page_info(image_shape=info.get("image_shape"), num_classes=k,
                      class_names=info.get("class_names") or [str(i) for i in range(k)],
-                     latent_dim=int(info["latent_dim"]), max_count=MAX_COUNT,
+                     latent_dim=int(info["latent_dim"]), max_count=DEFAULT_MAX_COUNT,
                      truncation_method="resample", directions=listed)
     data.update(backend="onnx", latent=info.get("latent", "normal"),
                 onnx={"file": MODEL_FILE, "inputs": ["z", "labels"] if k else ["z"],

@@ -36,15 +36,16 @@ import re
 
 import tensorflow as tf
 
-from dcgan_tf.artifacts.checkpoint import (_stderr, checkpoint_paths, checkpoint_problem,
+from dcgan_tf.artifacts.checkpoint import (checkpoint_paths, checkpoint_problem,
                                            checkpoint_step, read_best)
 from dcgan_tf.artifacts.lock import WorkdirLock
 from dcgan_tf.config import Config, flagfile_text
 from dcgan_tf.gan.assemble import build_from_config, resolve_config
 from dcgan_tf.gan.ema import EMA_KEY
 from dcgan_tf.gan.model import network_items
-from dcgan_tf.utils.atomic_files import atomic_write_text, ensure_dir
+from dcgan_tf.utils.atomic_files import atomic_write_text
 from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.progress import warn as default_warn
 
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.cfg"
@@ -157,6 +158,14 @@ class Workdir:
         except (OSError, ValueError):
             return None
         return record if isinstance(record, dict) else None
+
+    def metrics_rows(self) -> list[dict]:
+        """The rows of metrics.jsonl ([] when there is none)."""
+        return _jsonl_rows(self.metrics_path)
+
+    def evaluation_rows(self) -> list[dict]:
+        """The rows of evaluation.jsonl ([] when there is none)."""
+        return _jsonl_rows(self.evaluation_path)
 
     def config(self) -> Config:
         """The run's resolved Config. UserError when the folder holds no readable run."""
@@ -281,7 +290,7 @@ class Workdir:
                 damaged.append(f"step {candidate} ({e})")
                 continue
             if damaged:
-                (warn or _stderr)(f"Warning: damaged checkpoint(s) in {self.checkpoint_dir} "
+                (warn or default_warn)(f"Warning: damaged checkpoint(s) in {self.checkpoint_dir} "
                                   f"skipped: {'; '.join(damaged)}; using step {candidate}.")
             return generator, discriminator, candidate, kind
         raise UserError(f"Every checkpoint in {self.checkpoint_dir} is damaged: "
@@ -321,6 +330,24 @@ class Workdir:
 
 class _Damaged(Exception):
     """A checkpoint whose files are damaged (the message says how)."""
+
+
+def _jsonl_rows(path: str) -> list[dict]:
+    """The JSON objects of a .jsonl log, one a line; a line cut short by a crash (or
+    anything else that is not an object) is skipped."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    rows.append(row)
+    except OSError:
+        return []
+    return rows
 
 
 def resolve(config: Config) -> Config:

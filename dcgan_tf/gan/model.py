@@ -151,6 +151,7 @@ class GAN(keras.Model):
         self.images_seen = keras.Variable(0, dtype="int64", trainable=False, name="images_seen",
                                        aggregation="only_first_replica")
         self.regularizers, self.augmentations, self.ema, self.top_k = [], [], None, None
+        self._d_frozen, self._d_frozen_holder = set(), None  # FreezeD: compile() sets them
         self.growth = NoGrowth()
         self.built = True
 
@@ -159,9 +160,7 @@ class GAN(keras.Model):
     def compile(self, d_optimizer, g_optimizer, *, loss: losses_lib.LossSpec,
                 targets: losses_lib.Targets | None = None, regularizers=(), augmentations=(),
                 ema=None, update: UpdateRule | None = None, growth=None, top_k=None,
-                d_frozen=(),
-                jit_compile="auto",
-                steps_per_execution: int = 1, **kwargs):
+                d_frozen=(), jit_compile="auto", steps_per_execution: int = 1, **kwargs):
         """Sets the optimizers and the parts of the update step (resolved objects, not names:
         dcgan_tf.gan.assemble builds them from a Config) and validates them before training.
 
@@ -221,8 +220,8 @@ class GAN(keras.Model):
         """D's variables that its update changes: the trainable ones but the frozen blocks'
         (FreezeD; their BatchNorm moving statistics still follow the batches, as in the
         paper's PyTorch code, where frozen parameters stop only their gradients)."""
-        frozen = getattr(self, "_d_frozen", ())
-        return [v for v in self.discriminator.trainable_variables if id(v) not in frozen]
+        return [v for v in self.discriminator.trainable_variables
+                if id(v) not in self._d_frozen]
 
     def build_optimizers(self):
         """Creates both optimizers' slots now (needed before restoring a checkpoint)."""
@@ -484,7 +483,7 @@ class GAN(keras.Model):
         }
         for part in self.augmentations + ([self.ema] if self.ema is not None else []):
             items.update(part.checkpoint_items())
-        if getattr(self, "_d_frozen_holder", None) is not None:
+        if self._d_frozen_holder is not None:
             # listed on their own: the optimizer does not hold them, and a growing network's
             # layer lists are invisible to tf.train.Checkpoint (pggan's are saved through
             # the optimizers' variable lists)

@@ -45,7 +45,6 @@ from dcgan_tf.models.latent import get_latent
 from dcgan_tf.utils.labels import one_hot
 
 
-
 @dataclasses.dataclass(frozen=True)
 class ProjectionOptions:
     steps: int = 300  # per image, the warm phase included
@@ -268,6 +267,19 @@ def _frame_steps(total: int, count: int) -> set[int]:
     return set(picks.tolist())
 
 
+def _candidate_labels(count: int, candidates: int, num_classes: int, labels, starts: int):
+    """Labels [count * candidates, K] of the candidates (None: unconditional). Candidates
+    of target t are rows t*candidates ...: with `labels` None every class in turn (class-
+    major, then start), else the target's given row for each start."""
+    if not num_classes:
+        return None
+    if labels is None:
+        return np.tile(np.repeat(np.eye(num_classes, dtype=np.float32), starts, axis=0),
+                       (count, 1))
+    return np.repeat(np.asarray(labels, np.float32).reshape(count, num_classes), candidates,
+                     axis=0)
+
+
 def project(generator, targets, *, latent: str, latent_dim: int, num_classes: int = 0,
             labels=None, features=None, options: ProjectionOptions = ProjectionOptions(),
             progress=None) -> ProjectionResult:
@@ -284,17 +296,8 @@ def project(generator, targets, *, latent: str, latent_dim: int, num_classes: in
     warm_objective = _Objective(generator, latent, latent_dim, None, options)
     every_class = bool(num_classes) and labels is None
     candidates = options.starts * (num_classes if every_class else 1)
-    # Candidates of target t: rows t*candidates ... (class-major, then start, when every
-    # class is tried).
+    cand_labels = _candidate_labels(count, candidates, num_classes, labels, options.starts)
     z0 = get_latent(latent).sample((count * candidates, latent_dim), options.seed).numpy()
-    if every_class:
-        cand_labels = np.tile(np.repeat(np.eye(num_classes, dtype=np.float32),
-                                        options.starts, axis=0), (count, 1))
-    elif num_classes:
-        cand_labels = np.repeat(np.asarray(labels, np.float32).reshape(count, num_classes),
-                                candidates, axis=0)
-    else:
-        cand_labels = None
     cand_targets = np.repeat(targets, candidates, axis=0)
     u = objective.u_of(z0).astype(np.float32)
     start_images = objective.images(tf.constant(u), cand_labels).numpy()

@@ -32,7 +32,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.config import TRUNCATION
+from dcgan_tf.config import INTERPOLATION, TRUNCATION
 from dcgan_tf.utils.errors import UserError
 from dcgan_tf.utils.registry import Registry, check_choice
 
@@ -105,8 +105,8 @@ def slerp(a, b, t):
 
 def interpolation_path(zs, frames: int, method: str) -> np.ndarray:
     """z along zs[0] -> zs[1] -> ... with `frames` points per leg (ends included once)."""
-    if method not in ("slerp", "linear"):
-        raise UserError(f"Unknown --method {method!r}. Expected one of ['linear', 'slerp'].")
+    if method not in INTERPOLATION:
+        raise UserError(f"Unknown --method {method!r}. Expected one of {list(INTERPOLATION)}.")
     path = []
     for i in range(len(zs) - 1):
         for k in range(frames):

@@ -31,6 +31,7 @@ from dcgan_tf.artifacts.saved_generator import is_export, read_keras_networks
 from dcgan_tf.artifacts.workdir import Workdir
 from dcgan_tf.models import MODELS
 from dcgan_tf.utils.errors import UserError
+from dcgan_tf.utils.progress import warn
 
 
 def start_from(config, gan, wd: Workdir, previous, out=None):
@@ -52,7 +53,7 @@ def start_from(config, gan, wd: Workdir, previous, out=None):
         return config.replace(init_from=started), None
     if not config.init_from:
         if config.freeze_d:
-            _warn(f"Warning: --freeze_d={config.freeze_d} without --init_from freezes blocks "
+            warn(f"Warning: --freeze_d={config.freeze_d} without --init_from freezes blocks "
                   "of a randomly initialised D; FreezeD is meant to keep a trained D's first "
                   "blocks (--init_from=RUN).")
         return config, None
@@ -60,7 +61,7 @@ def start_from(config, gan, wd: Workdir, previous, out=None):
     source.check(config, gan)
     record = source.apply(gan)
     if config.freeze_d and record["d_weights"] == "random":
-        _warn(f"Warning: --freeze_d={config.freeze_d} freezes blocks of a random D: "
+        warn(f"Warning: --freeze_d={config.freeze_d} freezes blocks of a random D: "
               f"{config.init_from} has no discriminator.keras.")
     d_text = {"checkpoint": "D from its checkpoint", "export": "D from discriminator.keras",
               "random": "D random"}[record["d_weights"]]
@@ -71,10 +72,6 @@ def start_from(config, gan, wd: Workdir, previous, out=None):
           f"its {record['g_weights']} weights{ema_text}, {d_text}; optimizers and step start "
           "fresh.", file=out)
     return config, record
-
-
-def _warn(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 def _state_variables(model) -> list:
@@ -171,6 +168,9 @@ def _read_source(config) -> _Source:
     if os.path.abspath(path) == os.path.abspath(config.workdir):
         raise UserError(f"--init_from={path} is this run's own --workdir; to continue a run, "
                         "re-run it without --init_from.")
+    if os.path.isfile(path):
+        raise UserError(f"--init_from={path} is a file; give the folder of a run or of an "
+                        "export.")
     if not os.path.isdir(path):
         raise UserError(f"--init_from={path}: no such folder (a run folder or an export).")
     source_wd = Workdir(path)

@@ -36,6 +36,7 @@ from dcgan_tf.training.run_data import RunData, open_data
 from dcgan_tf.training.segments import fit_growing, fit_segments, total_steps
 from dcgan_tf.utils.atomic_files import ensure_dir
 from dcgan_tf.utils.errors import DivergenceError, UserError
+from dcgan_tf.utils.progress import warn
 from dcgan_tf.utils.tiles import write_tile
 
 
@@ -203,10 +204,6 @@ def _open_state(config: Config, gan, strategy, wd: Workdir, own: Workdir, previo
     return ckpt, fixed_z, fixed_labels
 
 
-def _warn(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def _apply_changed_learning_rates(gan, config, previous, out):
     """A learning rate restored from the checkpoint wins (it may have been lowered by a
     divergence retry) unless the user changed that flag since the previous run."""
@@ -255,7 +252,7 @@ def _callbacks(config: Config, gan, wd: Workdir, own: Workdir, ckpt, fixed_z, fi
         scalars,
     ]
     callbacks += evaluation_callbacks(
-        evaluations, config, own.evaluation_path, writer, best_info=wd.best_info(warn=_warn),
+        evaluations, config, own.evaluation_path, writer, best_info=wd.best_info(warn=warn),
         save_best=lambda step, metric, value: ckpt.write_best(
             own.best_dir, step, {"metric": metric, "value": value}))
     progress = None

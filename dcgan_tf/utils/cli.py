@@ -221,14 +221,15 @@ def field_help(field: dataclasses.Field) -> str:
 def define_from_dataclass(cls, flag_names: dict | None = None, choices: dict | None = None):
     """One absl flag per field of dataclass `cls` (type from its annotations, default and
     help from the field; `{name}` in a help text is filled from `choices`). A name another
-    tool already defined in this process is left as it is."""
+    tool already defined in this process keeps its flag; only its help becomes this one's."""
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         name = (flag_names or {}).get(field.name, field.name)
+        default, help_text = field.default, field_help(field).format(**(choices or {}))
         if name in flags.FLAGS:
+            flags.FLAGS[name].help = help_text  # --help shows the running tool's text
             continue
         kind, _ = _base_type(hints[field.name])
-        default, help_text = field.default, field_help(field).format(**(choices or {}))
         if kind is bool:
             flags.DEFINE_boolean(name, default, help_text)
         elif kind is int:
@@ -281,6 +282,7 @@ class ToolFlags:
     def _define(self, kind: str, name: str, default, help_text: str) -> None:
         self._defaults[name] = default
         if name in flags.FLAGS:
+            flags.FLAGS[name].help = help_text  # --help shows this tool's text
             return
         if kind == "string":
             define_string(name, default, help_text)
@@ -304,6 +306,7 @@ class ToolFlags:
         expanded as a path for PATH_FLAGS)."""
         self._defaults[name] = default
         if name in flags.FLAGS:
+            flags.FLAGS[name].help = help_text
             return
         if name in PATH_FLAGS:
             flags.DEFINE_multi(PathParser(), flags.ArgumentSerializer(), name, default,

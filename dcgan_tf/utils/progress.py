@@ -19,6 +19,11 @@ import sys
 import time
 
 
+def warn(line: str) -> None:
+    """One warning line on stderr, at once (not buffered behind the results on stdout)."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def clock(seconds: float) -> str:
     """Seconds as m:ss or h:mm:ss."""
     seconds = int(max(seconds, 0))

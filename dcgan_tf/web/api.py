@@ -21,6 +21,7 @@ from dcgan_tf.utils.labels import parse_label_vector
 
 MAX_SEED = 2**31 - 1
 MAX_BODY_BYTES = 16 * 1024
+DEFAULT_MAX_COUNT = 64  # images per tile: serve's --max_count, the in-browser page's limit
 MAX_ALPHA = 100.0
 FIELDS = {"labels", "seed", "count", "seed_b", "t", "format", "truncation", "directions"}
 

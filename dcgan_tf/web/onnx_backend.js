@@ -115,6 +115,15 @@ const dcganLatent = (() => {
   return {normal, uniform, foldIn, intSeed, zForSeed, slerp, erf, erfinv};
 })();
 
+// The server's checks of seed, seed_b and count (dcgan_tf/web/api.py), with its messages: a
+// typed seed beyond 2^32 would otherwise wrap silently to another seed's images, a count
+// above max_count would stall the tab, and 0 or 1.5 would fail in a canvas or typed array.
+function checkInteger(name, value, low, high) {
+  if (!Number.isInteger(value) || value < low || value > high) {
+    throw new Error(`${name} must be an integer in [${low}, ${high}], got ${value}.`);
+  }
+}
+
 // The backend object index.html uses: {loadInfo(), renderTile(state)}; needs window.ort
 // (ort.wasm.min.js, loaded by the page before this file).
 const dcganOnnxBackend = {
@@ -134,6 +143,9 @@ const dcganOnnxBackend = {
   // state -> Blob (a PNG of the tile): the z recipe of dcgan_tf/serve.py's tile_png.
   async renderTile(state) {
     const info = this.info, L = info.latent_dim, n = state.count;
+    checkInteger("seed", state.seed, 0, info.max_seed);
+    checkInteger("count", n, 1, info.max_count);
+    if (state.seed_b !== null) checkInteger("seed_b", state.seed_b, 0, info.max_seed);
     const zOf = (seed) => dcganLatent.zForSeed(seed, L, info.latent, state.truncation,
                                                info.truncation_method);
     const z = new Float32Array(n * L);
