@@ -162,9 +162,9 @@ def serve(args) -> list[str]:
     app = create_app(service)
     try:
         server = create_server(app, args.host, args.port, args.threads, args.body_timeout)
-    except OSError as e:
-        raise UserError(f"Cannot listen on {args.host}:{args.port}: "
-                        f"{e.strerror or e}.") from None
+    except (OSError, ValueError) as e:  # ValueError: waitress cannot resolve --host
+        reason = str(getattr(e, "strerror", None) or e).rstrip(".")
+        raise UserError(f"Cannot listen on {args.host}:{args.port}: {reason}.") from None
     print(f"Serving {args.model} on http://{args.host}:{server.effective_port}/ "
           "(Ctrl+C stops).", flush=True)
     try:

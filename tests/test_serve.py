@@ -158,6 +158,8 @@ def test_missing_extra_and_bad_flags(monkeypatch, cond_export):
         serve.serve(types.SimpleNamespace(**dict(vars(flags), port=70000)))
     with pytest.raises(UserError, match="not a folder"):
         serve.serve(types.SimpleNamespace(**dict(vars(flags), model="/nonexistent")))
+    with pytest.raises(UserError, match="Cannot listen on nosuchhost.invalid:0"):
+        serve.serve(types.SimpleNamespace(**dict(vars(flags), host="nosuchhost.invalid")))
 
 
 # ---------------------------------------------------------------------- a real server

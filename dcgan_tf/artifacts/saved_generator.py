@@ -423,8 +423,8 @@ def read_keras_networks(path: str, discriminator: bool = True):
     g_file = os.path.join(path, GENERATOR_FILE)
     if not os.path.isfile(g_file):
         raise UserError(f"{path!r} has no {GENERATOR_FILE} (exported without the keras "
-                        "format, or by an older version): export the run again (python -m "
-                        "dcgan_tf.export --workdir=RUN).")
+                        "format, or by an older version): export the run again with keras in --format (the "
+                        "default: dcgan-tf export --workdir=RUN).")
     generator = load_keras_file(g_file)
     d_file = os.path.join(path, DISCRIMINATOR_FILE)
     d_net = load_keras_file(d_file) if discriminator and os.path.isfile(d_file) else None
