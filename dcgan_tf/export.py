@@ -58,7 +58,9 @@ def _export_command(flag_values):
     from dcgan_tf.artifacts.saved_generator import export_workdir  # TensorFlow: after the flags
 
     formats = parse_formats(flag_values.format)
-
+    if flag_values.ort_web and "web" not in formats:
+        raise UserError("--ort_web is for the in-browser page: add web to --format "
+                        f"(--format={','.join(formats + ('web',))}).")
     if not flag_values.workdir:
         raise UserError("--workdir is required.")
     if flag_values.sample_bn and flag_values.sample_bn not in SAMPLE_BN:

@@ -149,6 +149,10 @@ def test_bad_format_is_one_line(tmp_path):
         line = one_error_line(err, "dcgan_tf.export")
         assert code == 2 and "--format must be a comma list of savedmodel, keras, onnx, " \
                              f"tflite, web, got {bad!r}." in line, line
+    code, _, err = run_main("dcgan_tf.export", f"--workdir={tmp_path}", "--format=onnx",
+                            f"--ort_web={tmp_path}")
+    assert code == 2 and "add web to --format (--format=onnx,web)" in \
+        one_error_line(err, "dcgan_tf.export")
     assert os.listdir(tmp_path) == []
 
 
