@@ -206,8 +206,8 @@ def _training_section(config, run, info) -> list[str]:
                      + (f", D's first {config['freeze_d']} blocks frozen"
                         if config.get("freeze_d") else ""))
     lines.append("- Key settings: " + ", ".join(settings))
-    lines.append(f"- Full configuration: `{run['config_path']}` (and the flagfile beside it, "
-                 "which works as --flagfile)")
+    lines.append(f"- Full configuration: the training run's `config.json` and `flags.cfg` (a "
+                 f"--flagfile), at `{run['config_path']}` when this export was written")
     return lines + [""]
 
 
