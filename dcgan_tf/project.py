@@ -127,7 +127,7 @@ def define_project_flags() -> ToolFlags:
     tool.boolean("morph", True, "With two or more images: write morph.gif between the "
                  "first two.")
     tool.integer("morph_frames", 16, "Images along the morph.")
-    tool.string("method", "slerp", "Morph path: slerp or linear.")
+    tool.string("method", "slerp", "Morph between the codes by slerp or linear interpolation.")
     return tool
 
 
