@@ -139,6 +139,7 @@ class ClassifierFeatures:
         self.num_classes = int(model.output.shape[-1])
         self.key = "classifier:" + file_hash(path)
         self.path = path
+        self._told_resize = False  # the resize note is said once
 
     def check_images(self, shape, what: str) -> None:
         """Channels must fit (or be RGB, read channel by channel); another size is resized
@@ -149,8 +150,8 @@ class ClassifierFeatures:
             raise UserError(f"{what} are {shape[0]}x{shape[1]}x{shape[2]}; the classifier "
                             f"{self.path!r} reads {self.input_shape[0]}x{self.input_shape[1]}x"
                             f"{self.input_shape[2]}.")
-        if size != self.input_shape[:2] and not getattr(self, "_told", False):
-            self._told = True
+        if size != self.input_shape[:2] and not self._told_resize:
+            self._told_resize = True
             print(f"{what} are {shape[0]}x{shape[1]}: resized to the classifier's "
                   f"{self.input_shape[0]}x{self.input_shape[1]} (antialiased), real and "
                   f"generated alike.", file=sys.stderr, flush=True)
