@@ -69,7 +69,8 @@ class Config:
         "then exit.")
     # data
     data: str = _setting("digits", "'digits' (bundled, offline), 'mnist5k' (5,000 real "
-        "28x28 MNIST digits with labels, offline: pip install \"dcgan_tf[mnist]\"), "
+        "28x28 MNIST digits with labels, offline: pip install \"dcgan_tf[mnist]\"), 'lfw100' "
+        "(100 real 25x25 grey LFW faces, unlabelled, offline: pip install \"dcgan_tf[lfw]\"), "
         "'tfds:NAME', a folder of images, a folder or glob of TFRecords (feature image_raw), "
         "an .npz file with 'images', or IDX files (MNIST's format: a folder of "
         "*-idx3-ubyte[.gz] with *-idx1-ubyte[.gz] labels reads every split in it, one images "

@@ -166,8 +166,8 @@ def define_evaluate_flags() -> ToolFlags:
     tool.string("model", "", "An export folder, or a workdir with an export.")
     tool.string("fake", "", "Instead of --model: a folder of generated images.")
     tool.string("data", "", "Real images: a folder, TFRecords, an .npz, IDX files, tfds:NAME, "
-                "digits or mnist5k (train-classifier: labelled ones, e.g. mnist5k for a "
-                "stacked-MNIST mode count).")
+                "digits, mnist5k or lfw100 (train-classifier: labelled ones, e.g. mnist5k for "
+                "a stacked-MNIST mode count).")
     tool.string("metrics", "", f"Comma list of {choices('metrics')}; default fd,swd for "
                 "--data=digits, else fid,kid.")
     tool.integer("num_samples", 5000, "Generated images to score (seeds --seed, --seed+1, "

@@ -389,6 +389,7 @@ def test_one_home_for_each_fact():
               "def parse_int_list(": "dcgan_tf/utils/cli.py",
               "def read_idx(": "dcgan_tf/data/idx.py",
               "mnist_5k.csv.gz": "dcgan_tf/data/mnist5k.py",
+              "lfw_subset.npy": "dcgan_tf/data/lfw100.py",
               "<!doctype html>": "dcgan_tf/web/index.html"}
     for needle, home in checks.items():
         where = []

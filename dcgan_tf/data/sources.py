@@ -1,7 +1,7 @@
 """Any --data as a `Source`: decoded images at the model's geometry, and how many.
 
-    source = open_source("digits" | "mnist5k" | "tfds:mnist" | FOLDER | TFRECORDS | FILE.npz
-                         | IDX FOLDER OR FILE, geometry)
+    source = open_source("digits" | "mnist5k" | "lfw100" | "tfds:mnist" | FOLDER | TFRECORDS
+                         | FILE.npz | IDX FOLDER OR FILE, geometry)
 
 The kind of a --data string is decided once, by dcgan_tf.data.files.source_kind. A
 source that fits in memory is decoded once into uint8 arrays (`materialize`); the
@@ -108,7 +108,7 @@ def open_source(data: str, geometry: Geometry, *, tfds_split="train", tfds_data_
         )
     if not data:
         raise UserError("--data is empty: name a folder of images, TFRecords, an .npz file, "
-                        "IDX files, 'tfds:NAME', 'digits' or 'mnist5k'.")
+                        "IDX files, 'tfds:NAME', 'digits', 'mnist5k' or 'lfw100'.")
     source = _OPENERS[source_kind(data)](data, geometry, tfds_split, tfds_data_dir)
     # In memory when it fits: decoded once, permuted statelessly per epoch.
     listed, exact = source.num_examples, source.exact_count
@@ -207,6 +207,12 @@ def _mnist5k_source(data, geometry: Geometry, split, data_dir) -> Source:
     return _array_source(NAME, images, labels, list(LABEL_NAMES), geometry)
 
 
+def _lfw100_source(data, geometry: Geometry, split, data_dir) -> Source:
+    from dcgan_tf.data.lfw100 import NAME, load_lfw100
+
+    return _array_source(NAME, load_lfw100(), None, None, geometry)  # uint8 [100, 25, 25, 1]
+
+
 def _idx_source(path: str, geometry: Geometry, split, data_dir) -> Source:
     from dcgan_tf.data.idx import load_idx
 
@@ -247,14 +253,14 @@ def _path_source(data: str, geometry: Geometry, split, data_dir) -> Source:
     if os.path.isfile(data):
         raise UserError(f"--data {data!r} is a file but not an image archive: expected a "
                         "folder of images or TFRecords, a TFRecord file, an .npz file, "
-                        "IDX files, 'tfds:NAME', 'digits' or 'mnist5k'.")
+                        "IDX files, 'tfds:NAME', 'digits', 'mnist5k' or 'lfw100'.")
     raise UserError(f"--data {data!r} does not exist (expected a folder of images or "
                     "TFRecords, a TFRecord file or glob, an .npz file, IDX files, "
-                    "'tfds:NAME', 'digits' or 'mnist5k').")
+                    "'tfds:NAME', 'digits', 'mnist5k' or 'lfw100').")
 
 
-_OPENERS = {"digits": _digits_source, "mnist5k": _mnist5k_source, "tfds": _tfds_source,
-            "npz": _npz_source, "idx": _idx_source, "path": _path_source}
+_OPENERS = {"digits": _digits_source, "mnist5k": _mnist5k_source, "lfw100": _lfw100_source,
+            "tfds": _tfds_source, "npz": _npz_source, "idx": _idx_source, "path": _path_source}
 
 
 def _folder_source(data: str, geometry: Geometry) -> Source:
