@@ -281,6 +281,18 @@ def test_lfw100_without_scikit_image_says_what_to_install(monkeypatch, tmp_path)
     assert not (tmp_path / "out").exists()
 
 
+def test_a_misspelt_named_source_is_pointed_at(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no folder called lfw10 here
+    with pytest.raises(UserError, match=r"does not exist .* Did you mean 'lfw100'\?$"):
+        open_source("lfw10", Geometry(32, 1))
+    with pytest.raises(UserError) as caught:
+        open_source(str(tmp_path / "lfw10"), Geometry(32, 1))  # a path: no guess
+    assert "Did you mean" not in str(caught.value)
+    code, _, err = run_main("dcgan_tf.data.build", "--source=mnist5", f"--out={tmp_path / 'o'}",
+                            "--size=16")
+    assert code == 2 and "Did you mean 'mnist5k'?" in one_error_line(err, "dcgan_tf.data.build")
+
+
 def test_corrupt_lfw100_file_is_one_clear_line(tmp_path):
     good = _fake_lfw_npy(tmp_path / "good.npy").read_bytes()
     (tmp_path / "cut.npy").write_bytes(good[:-100])

@@ -14,6 +14,7 @@ module.
 
 from __future__ import annotations
 
+import difflib
 import os
 
 from dcgan_tf.data.idx import holds_idx
@@ -41,6 +42,15 @@ def source_kind(spec: str) -> str:
     if holds_idx(spec):
         return "idx"
     return "path"
+
+
+def named_source_hint(spec: str) -> str:
+    """" Did you mean 'lfw100'?" when a missing --data / --source is a bare word close to a
+    named dataset (a typo), else ""."""
+    if not spec or os.sep in spec or "/" in spec or os.path.exists(spec):
+        return ""
+    close = difflib.get_close_matches(spec.lower(), NAMED_SOURCES, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def is_path(spec: str) -> bool:

@@ -27,8 +27,9 @@ class BuildOptions:
         "*-idx1-ubyte[.gz] labels: every split in it; or one images file: that split; "
         "MNIST, Fashion-MNIST, KMNIST, EMNIST), tfds:NAME, digits (scikit-learn's 8x8 "
         "digits, offline), mnist5k (5,000 real 28x28 MNIST digits with labels, offline: "
-        "pip install \"dcgan_tf[mnist]\") or lfw100 (100 real 25x25 grey LFW faces, "
-        "unlabelled, offline: pip install \"dcgan_tf[lfw]\"; --small=upscale above 25).")
+        "pip install \"dcgan_tf[mnist]\"; --small=upscale above 28) or lfw100 (100 real "
+        "25x25 grey LFW faces, unlabelled, offline: pip install \"dcgan_tf[lfw]\"; "
+        "--small=upscale above 25).")
     out: str = _option("", "Folder to write the TFRecord shards and metadata.json into.")
     sizes: tuple[int, ...] = _option((64,), "Output size in pixels (square); several, e.g. "
         "4,8,16,32,64, write one subfolder per size.")

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from dcgan_tf.data.files import class_labels, is_image_name, list_files, source_kind, tfds_name
+from dcgan_tf.data.files import (class_labels, is_image_name, list_files, named_source_hint,
+                                  source_kind, tfds_name)
 from dcgan_tf.data.options import BuildOptions
 from dcgan_tf.utils.errors import UserError
 
@@ -63,7 +64,7 @@ def _folder_items(opts: BuildOptions):
     root = opts.source
     if not os.path.isdir(root):
         raise UserError(f"--source {root!r} is not a folder, an .npz file, IDX files, "
-                        "tfds:NAME, digits, mnist5k or lfw100.")
+                        f"tfds:NAME, digits, mnist5k or lfw100.{named_source_hint(root)}")
     files = list_files(root)
     items, skipped = [], []
     class_names, labels = class_labels(files) if opts.class_subfolders else ([], [None] * len(files))

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from dcgan_tf.data import records
 from dcgan_tf.data.files import (IMAGE_EXTENSIONS, class_labels, is_image_name, list_files,
-                                  source_kind, tfds_name)
+                                  named_source_hint, source_kind, tfds_name)
 from dcgan_tf.data.geometry import Geometry, fit_geometry
 from dcgan_tf.data.readers import load_npz
 from dcgan_tf.utils.errors import UserError
@@ -256,7 +256,7 @@ def _path_source(data: str, geometry: Geometry, split, data_dir) -> Source:
                         "IDX files, 'tfds:NAME', 'digits', 'mnist5k' or 'lfw100'.")
     raise UserError(f"--data {data!r} does not exist (expected a folder of images or "
                     "TFRecords, a TFRecord file or glob, an .npz file, IDX files, "
-                    "'tfds:NAME', 'digits', 'mnist5k' or 'lfw100').")
+                    f"'tfds:NAME', 'digits', 'mnist5k' or 'lfw100').{named_source_hint(data)}")
 
 
 _OPENERS = {"digits": _digits_source, "mnist5k": _mnist5k_source, "lfw100": _lfw100_source,
