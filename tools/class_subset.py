@@ -5,7 +5,7 @@ stand-in for "photos of one thing", as BUILD_NOTES' cat64 runs use).
         /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz --class_index 0 \
         --limit 622 --out data/fashion_tshirt622.npz
 
-DATA is any labelled --data source at its own size (an IDX folder, an .npz, mnist5k, ...):
+DATA is labelled IDX files (a folder or one file) or an .npz with `labels`, at its own size:
 images keep their stored size and channels; the trainer fits them (--preprocess).
 """
 
