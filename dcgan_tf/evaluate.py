@@ -18,6 +18,8 @@ OUT/images). Metrics (dcgan_tf.metrics):
   ms_ssim   mean MS-SSIM of random pairs of samples (and of real pairs, for scale)
   fd        Fréchet distance in a classifier's features (and between two halves of the real
             set, for scale)
+  kd        KID's kernel distance in a classifier's features (and between two halves of the
+            real set, for scale)
   cond_acc  conditional accuracy: the samples of each class (classes in turn) labelled by
             the package's classifier (--features; the digits CNN for --data=digits), the
             share given the asked class, averaged over classes. The one measure:

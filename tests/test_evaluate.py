@@ -167,7 +167,7 @@ def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_pat
         Image.fromarray(image[..., 0]).save(tmp_path / "fake" / f"{i:03d}.png")
     code, out, err = run_main("dcgan_tf.evaluate", f"--fake={tmp_path / 'fake'}",
                               f"--data={folder / 'labelled.npz'}",
-                              "--metrics=fd,modes,pr,swd,ms_ssim,confident",
+                              "--metrics=fd,kd,modes,pr,swd,ms_ssim,confident",
                               f"--features=classifier:{path}")
     assert code == 0, err
     report = json.loads(out.strip().splitlines()[-1])  # stdout holds only the JSON
@@ -177,7 +177,27 @@ def test_evaluate_fake_folder_in_classifier_features(trained_classifier, tmp_pat
     assert m["modes"]["reference"] == "real labels" and m["modes"]["real_covered"] == 3
     assert 0 <= m["pr"]["precision"] <= 1 and m["swd"]["mean"] > 0
     assert 0 <= m["confident"]["value"] <= 1 and m["confident"]["classes"] == 3
+    assert m["kd"]["subset_size"] == 60 and m["kd"]["std_error"] >= 0
     assert report["features"]["classifier"].startswith("classifier:")
+
+
+def test_kd_is_kid_in_classifier_features_with_the_real_halves_floor():
+    """kd: near the real halves' value for the same distribution, far above it for a shifted one."""
+    from types import SimpleNamespace
+
+    from dcgan_tf.metrics.catalog import METRICS
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 8))
+    for shift, far in ((0.0, False), (1.5, True)):
+        fake = rng.normal(size=(300, 8)) + shift
+        feats = {"real": (real, None), "fake": (fake, None)}
+        ev = SimpleNamespace(seed=3, features=lambda kind, side: feats[side])
+        out = METRICS.get("kd").fn(ev)
+        assert out["value"] == pytest.approx(
+            kernel_inception_distance(real, fake, seed=3)["value"], rel=1e-5)
+        assert abs(out["real_halves"]) < 0.05
+        assert (out["value"] > 20 * max(abs(out["real_halves"]), 1e-3)) == far
 
 
 @pytest.mark.parametrize("args,expected", [

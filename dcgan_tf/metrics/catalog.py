@@ -1,5 +1,5 @@
 """The metric registry, as StyleGAN's metric_main: `METRICS` names every metric (fid, kid,
-is, pr, swd, ms_ssim, fd, cond_acc, modes, confident), one function each over an
+is, pr, swd, ms_ssim, fd, kd, cond_acc, modes, confident), one function each over an
 Evaluation (dcgan_tf.metrics.evaluation), shared by `python -m dcgan_tf.evaluate` and the
 training callback (`--eval_every`). Adding a metric is one function and its `@metric` line.
 """
@@ -108,6 +108,23 @@ def _fd(ev):
     a, b = real[halves[: len(real) // 2]], real[halves[len(real) // 2:]]
     return {"value": _round(frechet_distance_of(real, fake)),
             "real_halves": _round(frechet_distance_of(a, b))}
+
+
+@metric("kd", 50, "classifier", primary="value")
+def _kd(ev):
+    """KID's estimator (cubic-kernel MMD^2 over subsets) in the classifier's features, as fd
+    is FID's in them; the real set's two halves give its floor."""
+    from dcgan_tf.metrics.kid import kernel_inception_distance
+
+    real = ev.features("classifier", "real")[0]
+    fake = ev.features("classifier", "fake")[0]
+    halves = np.random.default_rng(ev.seed).permutation(len(real))
+    a, b = real[halves[: len(real) // 2]], real[halves[len(real) // 2:]]
+    out = kernel_inception_distance(real, fake, seed=ev.seed)
+    floor = kernel_inception_distance(a, b, seed=ev.seed)
+    return {"value": _round(out["value"]), "std_error": _round(out["std_error"]),
+            "real_halves": _round(floor["value"]), "subsets": out["subsets"],
+            "subset_size": out["subset_size"]}
 
 
 @metric("cond_acc", 10, "classifier", primary="value", higher_is_better=True)

@@ -86,7 +86,8 @@ class InceptionFeatures:
             raise UserError("InceptionV3 weights are not in Keras' cache (~/.keras/models) and "
                             "storage.googleapis.com cannot be reached: pass "
                             "--inception_weights=PATH (the Keras file " + INCEPTION_FILE +
-                            ") or use classifier features.")
+                            ") or the classifier metrics (fd, kd, pr with --features=classifier:...) "
+                            "in place of fid, kid and is.")
         import keras
 
         try:
