@@ -94,15 +94,18 @@ def evaluate(args) -> list[str]:
         gen = LoadedGenerator(args.model)
         size, channels = gen.image_shape[0], gen.image_shape[2]
         num_classes = gen.num_classes
-        fake = generated_images(gen, args.num_samples, args.seed)
     else:
         size, channels = _folder_image_shape(args.fake)
-        fake = load_images(args.fake, size, channels, limit=args.num_samples, seed=args.seed)
     check_native_size(args.data, size)
+    # the classifier is found (or refused) before any image is generated or read
+    choice, classifier = feature_options(args.features, args.data, size, names)
+    if args.model:
+        fake = generated_images(gen, args.num_samples, args.seed)
+    else:
+        fake = load_images(args.fake, size, channels, limit=args.num_samples, seed=args.seed)
     real = load_images(args.data, size, channels, limit=args.num_real or 1_000_000,
                        seed=args.seed, tfds_split=args.tfds_split,
                        tfds_data_dir=args.tfds_data_dir)
-    choice, classifier = feature_options(args.features, args.data, size, names)
     ev = Evaluation(real, fake, features=choice, inception_weights=args.inception_weights,
                     classifier=classifier, seed=args.seed, num_classes=num_classes)
     report = ev.run(names)

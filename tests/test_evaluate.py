@@ -220,6 +220,29 @@ def test_evaluate_bad_requests_are_one_line(trained_classifier, tmp_path, args, 
     assert code == 2 and expected in one_error_line(err, "dcgan_tf.evaluate")
 
 
+@pytest.mark.parametrize("metrics", ["kd", "fd,swd", "pr"])
+def test_a_classifier_metric_without_a_classifier_is_refused_before_any_work(
+        trained_classifier, tmp_path, monkeypatch, metrics):
+    """fd/kd (and pr with --features=classifier) on data with no default classifier: one line
+    before a single image is generated or read."""
+    from dcgan_tf.metrics import inputs
+
+    folder, _ = trained_classifier
+    os.makedirs(tmp_path / "fake")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "fake" / "0.png")
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("images were read before the classifier check")
+
+    monkeypatch.setattr(inputs, "load_images", no_reading)
+    features = ["--features=classifier"] if metrics == "pr" else []
+    code, _, err = run_main("dcgan_tf.evaluate", f"--fake={tmp_path / 'fake'}",
+                            f"--data={folder / 'labelled.npz'}", f"--metrics={metrics}",
+                            *features)
+    assert code == 2 and "need --features=classifier:PATH" in one_error_line(
+        err, "dcgan_tf.evaluate")
+
+
 def test_export_size_other_than_the_classifier_is_resized_data_size_is_one_line(
         trained_classifier, tmp_path):
     from dcgan_tf.artifacts.saved_generator import export_generator

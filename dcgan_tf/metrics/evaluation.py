@@ -19,6 +19,10 @@ from dcgan_tf.metrics.features import cache_dir
 from dcgan_tf.utils.errors import UserError
 
 
+NO_CLASSIFIER = ("Classifier metrics need --features=classifier:PATH (make one with dcgan-tf "
+                 "evaluate train-classifier) or --data=digits.")
+
+
 @dataclasses.dataclass
 class ImageSet:
     images: np.ndarray  # uint8 [N, H, W, C]
@@ -57,9 +61,7 @@ class Evaluation:
                 self._extractors[kind] = InceptionFeatures(self.inception_weights)
             else:
                 if not self.classifier_path:
-                    raise UserError("Classifier metrics need --features=classifier:PATH (make "
-                                    "one with python -m dcgan_tf.evaluate train-classifier) "
-                                    "or --data=digits.")
+                    raise UserError(NO_CLASSIFIER)
                 found = ClassifierFeatures(self.classifier_path)
                 found.check_images(self.real.images.shape[1:], "The images")
                 self._extractors[kind] = found

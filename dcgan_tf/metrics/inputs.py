@@ -8,8 +8,8 @@ import os
 
 import numpy as np
 
-from dcgan_tf.metrics.catalog import needs_classifier
-from dcgan_tf.metrics.evaluation import ImageSet
+from dcgan_tf.metrics.catalog import METRICS, needs_classifier
+from dcgan_tf.metrics.evaluation import NO_CLASSIFIER, ImageSet
 from dcgan_tf.utils.errors import UserError
 
 
@@ -80,6 +80,10 @@ def feature_options(features: str, data: str, size: int, names=None):
         from dcgan_tf.metrics.classifier import digits_classifier_path
 
         classifier = digits_classifier_path(size)  # trained on first use, then cached
+    if names is not None and not classifier and any(
+            METRICS[n].extractor == "classifier"
+            or (METRICS[n].extractor == "features" and choice == "classifier") for n in names):
+        raise UserError(NO_CLASSIFIER)  # before any image is generated or read
     return choice, classifier
 
 
