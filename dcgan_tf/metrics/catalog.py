@@ -98,14 +98,19 @@ def _ms_ssim(ev):
             "real": _round(pairwise_diversity(ev.real.floats, seed=ev.seed))}
 
 
+def _real_halves(ev, real):
+    """Two random halves of the real features (seeded): the floor of a distance."""
+    order = np.random.default_rng(ev.seed).permutation(len(real))
+    return real[order[: len(real) // 2]], real[order[len(real) // 2:]]
+
+
 @metric("fd", 50, "classifier", primary="value")
 def _fd(ev):
     from dcgan_tf.metrics.frechet import frechet_distance_of
 
     real = ev.features("classifier", "real")[0]
     fake = ev.features("classifier", "fake")[0]
-    halves = np.random.default_rng(ev.seed).permutation(len(real))
-    a, b = real[halves[: len(real) // 2]], real[halves[len(real) // 2:]]
+    a, b = _real_halves(ev, real)
     return {"value": _round(frechet_distance_of(real, fake)),
             "real_halves": _round(frechet_distance_of(a, b))}
 
@@ -118,8 +123,7 @@ def _kd(ev):
 
     real = ev.features("classifier", "real")[0]
     fake = ev.features("classifier", "fake")[0]
-    halves = np.random.default_rng(ev.seed).permutation(len(real))
-    a, b = real[halves[: len(real) // 2]], real[halves[len(real) // 2:]]
+    a, b = _real_halves(ev, real)
     out = kernel_inception_distance(real, fake, seed=ev.seed)
     floor = kernel_inception_distance(a, b, seed=ev.seed)
     return {"value": _round(out["value"]), "std_error": _round(out["std_error"]),
